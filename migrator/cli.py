@@ -1,0 +1,180 @@
+"""Command line: ``migrator run --config FILE [--dry-run]``.
+
+Exit codes: 0 done; 2 configuration, source, target or savepoint error (the message says what to
+change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. Progress is saved before exiting on an
+error or a signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import sys
+from typing import Any, Sequence
+
+from . import __version__
+from .config import MigratorConfig, load_config
+from .errors import MigratorError
+
+log = logging.getLogger("migrator")
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+DEFAULT_MASTER = "local[*,4]"
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; raised in the main thread so that savepoints are written on the way out."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m migrator``, the ``migrator`` script and ``spark-submit``."""
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+    except MigratorError as exc:
+        _fail(str(exc))
+        return EXIT_ERROR
+    _warn_ignored(config)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(args, config)
+    except MigratorError as exc:
+        _fail(str(exc))
+        return EXIT_ERROR
+    except Terminated:
+        log.warning("stopped by SIGTERM")
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        log.warning("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        message = _task_error(exc)
+        if message is None:
+            raise
+        _fail(message)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace, config: MigratorConfig) -> int:
+    from .jobs.plan import build_plan
+
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    spark = None
+    if under_submit or not _local_cores(args.master):
+        spark = build_spark(args.master, f"migrator {config.source.table}")
+        cores = spark.sparkContext.defaultParallelism
+    else:
+        cores = _local_cores(args.master)
+    plan = build_plan(config, cores)
+    _emit(plan.lines())
+    if args.dry_run:
+        _emit(["dry run: nothing was written"])
+        return EXIT_ERROR if plan.target.problems else EXIT_OK
+    if plan.target.problems:
+        raise MigratorError("the target table is incompatible: " + "; ".join(plan.target.problems))
+    from .jobs.snapshot import run_snapshot
+
+    if spark is None:
+        spark = build_spark(args.master, f"migrator {config.source.table}")
+    # On an error or a signal the exception propagates without spark.stop(): a py4j call cut short
+    # by a signal leaves the gateway unusable, and the embedded JVM exits with this process anyway.
+    result = run_snapshot(spark, plan, log_every=args.progress_seconds)
+    if not under_submit:
+        spark.stop()
+    _emit(result.lines())
+    return EXIT_OK
+
+
+def build_spark(master: str | None, app_name: str) -> Any:
+    """The SparkSession: the one spark-submit configured, or an embedded local one."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # Embedded: executors must run this same interpreter, which has migrator importable.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        log4j = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
+        builder = (builder.appName(app_name).master(master or DEFAULT_MASTER)
+                   .config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}"))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("MIGRATOR_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def _local_cores(master: str | None) -> int | None:
+    match = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", master or DEFAULT_MASTER)
+    if not match:
+        return None
+    count = match.group(1)
+    return (os.cpu_count() or 1) if count in (None, "*") else int(count)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="migrator", description="Copy a DynamoDB table to a DynamoDB-compatible target on Spark."
+    )
+    parser.add_argument("--version", action="version", version=f"migrator {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="copy the source table to the target (resumable)")
+    run.add_argument("--config", required=True, help="YAML configuration file")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and exit without writing")
+    run.add_argument("--master", default=None,
+                     help=f"Spark master when not launched by spark-submit (default {DEFAULT_MASTER})")
+    run.add_argument("--progress-seconds", type=float, default=5.0, help="seconds between progress lines")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("migrator").setLevel(level)
+
+
+def _warn_ignored(config: MigratorConfig) -> None:
+    alternator = config.target.alternator
+    if alternator is not None:
+        extra = sorted(k for k, v in alternator.model_dump(by_alias=True, exclude_none=True).items()
+                       if k != "maxItemsPerBatch")
+        if extra:
+            log.warning("target.alternator: %s tune Scylla Migrator's JVM client and have no effect here",
+                        ", ".join(extra))
+    if config.skip_token_ranges:
+        log.warning("skipTokenRanges applies to Cassandra sources and is ignored for DynamoDB")
+    if config.target.skip_initial_snapshot_transfer and not config.target.stream_changes:
+        log.warning("target.skipInitialSnapshotTransfer is ignored because target.streamChanges is false")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _task_error(exc: BaseException) -> str | None:
+    """The migrator error behind a failed Spark job, if there is one, as one clear line."""
+    text = str(exc)
+    found = re.findall(r"migrator\.errors\.(\w+): (.+)", text)
+    if found:
+        name, message = found[-1]
+        return f"{name} in a Spark task: {message}"
+    return None
+
+
+def _emit(lines: list[str]) -> None:
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"migrator: error: {message}\n")
+    sys.stderr.flush()

@@ -1,0 +1,181 @@
+"""How to reach an AWS-compatible endpoint, as a picklable value, and the builders that use it.
+
+Spark pickles everything a task closes over, and boto3 clients do not pickle; so tasks carry a
+:class:`ClientSpec` and build their client inside the task, once. Secrets stay wrapped in
+``SecretStr`` so that a ``repr`` of the spec (in a log line or a traceback) shows no key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import SecretStr
+
+from .config import _DynamoDBEndpoint
+
+#: Error codes that mean "slow down": retried without limit, with backoff.
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+#: Error codes worth a bounded number of retries (the service had a bad moment).
+TRANSIENT_CODES = frozenset(
+    {"InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException",
+     "TransactionInProgressException", "LimitExceededException", "RequestTimeout"}
+)
+
+_DEFAULT_REGION_FOR_ENDPOINTS = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """Everything needed to build a client for one endpoint; safe to pickle and to log.
+
+    Parameters
+    ----------
+    endpoint_url : str, optional
+        A custom endpoint; None for AWS.
+    region : str, optional
+        None means the default chain (``AWS_REGION``, profile).
+    access_key, secret_key, session_token : optional
+        Static credentials; None means the default AWS credential chain.
+    role_arn, role_session_name : optional
+        A role to assume from the base credentials.
+    max_connections : int
+        HTTP connection pool size; one per concurrent request in a task.
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    role_arn: str | None = None
+    role_session_name: str = "migrator"
+    max_connections: int = 10
+
+    @classmethod
+    def from_config(cls, section: _DynamoDBEndpoint, max_connections: int = 10) -> "ClientSpec":
+        """The spec for a ``source`` or DynamoDB ``target`` section."""
+        creds = section.credentials
+        return cls(
+            endpoint_url=section.endpoint.url() if section.endpoint else None,
+            region=section.region,
+            access_key=creds.access_key if creds else None,
+            secret_key=creds.secret_key if creds else None,
+            session_token=creds.session_token if creds else None,
+            role_arn=creds.assume_role.arn if creds and creds.assume_role else None,
+            role_session_name=creds.assume_role.session_name if creds and creds.assume_role else "migrator",
+            max_connections=max_connections,
+        )
+
+    def describe(self) -> str:
+        """Where this spec points, for log lines: endpoint or region, never credentials."""
+        where = self.endpoint_url or f"AWS {self.region or '(default region)'}"
+        return f"{where} as role {self.role_arn}" if self.role_arn else where
+
+    def session(self):
+        """A boto3 session with this spec's credentials (assuming the role if one is set)."""
+        import boto3
+        import botocore.session
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
+        region = self.region
+        if region is None and self.endpoint_url is not None:
+            region = _DEFAULT_REGION_FOR_ENDPOINTS
+        core = botocore.session.Session()
+        if self.access_key is not None and self.secret_key is not None:
+            core.set_credentials(
+                self.access_key,
+                self.secret_key.get_secret_value(),
+                self.session_token.get_secret_value() if self.session_token else None,
+            )
+        if self.role_arn is not None:
+            base = boto3.Session(botocore_session=core, region_name=region)
+            fetcher = AssumeRoleCredentialFetcher(
+                client_creator=base._session.create_client,
+                source_credentials=base._session.get_credentials(),
+                role_arn=self.role_arn,
+                extra_args={"RoleSessionName": self.role_session_name},
+            )
+            refreshed = botocore.session.Session()
+            # The private attribute is how botocore itself installs refreshable credentials.
+            refreshed._credentials = DeferredRefreshableCredentials(
+                refresh_using=fetcher.fetch_credentials, method="assume-role"
+            )
+            core = refreshed
+        return boto3.Session(botocore_session=core, region_name=region)
+
+    def client(self, service: str, retries: int = 10) -> Any:
+        """A low-level client for ``service`` (``dynamodb``, ``dynamodbstreams``).
+
+        ``retries`` counts botocore's attempts, the first included; the copy loops pass 1 so that
+        every throttle reaches them, to be retried without limit and counted.
+        """
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": retries},
+            max_pool_connections=self.max_connections,
+            connect_timeout=10,
+            read_timeout=60,
+            tcp_keepalive=True,
+            # Items come from DynamoDB itself: validating every nested attribute again client-side
+            # costs more CPU than the copy (the service still validates).
+            parameter_validation=False,
+        )
+        session = self.session()
+        if session.region_name is None:
+            from .errors import MigratorError
+
+            raise MigratorError(
+                f"no AWS region for {self.describe()}: set region in the configuration "
+                "or AWS_REGION in the environment"
+            )
+        return session.client(service, endpoint_url=self.endpoint_url, config=config)
+
+    def dynamodb(self, retries: int = 10) -> Any:
+        return self.client("dynamodb", retries)
+
+    def streams(self, retries: int = 10) -> Any:
+        return self.client("dynamodbstreams", retries)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ``ClientError``, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def error_kind(exc: BaseException) -> str:
+    """Classify an exception from a DynamoDB call.
+
+    Returns
+    -------
+    str
+        ``"throttle"`` (retry forever with backoff), ``"transient"`` (retry a bounded number of
+        times: 5xx, connection errors) or ``"fatal"`` (do not retry: validation, access denied).
+    """
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError, ReadTimeoutError
+
+    code = error_code(exc)
+    if code in THROTTLE_CODES:
+        return "throttle"
+    if code in TRANSIENT_CODES:
+        return "transient"
+    if code is None and isinstance(exc, (BotoConnectionError, HTTPClientError, ReadTimeoutError)):
+        return "transient"
+    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") if code else None
+    if status is not None and status >= 500:
+        return "transient"
+    return "fatal"

@@ -1,0 +1,1 @@
+"""The jobs that connect sources to targets: :mod:`.plan` decides, :mod:`.snapshot` copies."""

@@ -1,0 +1,179 @@
+"""The plan of a snapshot copy: what the job found and what it will do, before it does anything.
+
+``--dry-run`` prints this plan and stops; a real run prints it too and then carries it out. Building
+it only describes tables (no write, no Spark).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ..clients import ClientSpec
+from ..config import MigratorConfig
+from ..errors import SavepointError, SourceError
+from ..savepoints import SavepointStore, SnapshotSavepoint, savepoint_name
+from ..sources.dynamodb.scan import ScanSegment, page_limit, plan_segment_count
+from ..sources.dynamodb.table import TableInfo, describe_table
+from ..targets.dynamodb_table import TargetPlan, describe_request, plan_target
+from ..throttle import DEFAULT_READ_PERCENT, DEFAULT_WRITE_PERCENT, ThroughputCap, throughput_cap
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SnapshotPlan:
+    """Everything a snapshot run decided before copying.
+
+    Attributes
+    ----------
+    segments : list of ScanSegment
+        The segments still to copy, each with its resume key.
+    savepoint : SnapshotSavepoint
+        Loaded from the store when resuming, else new; the run updates it.
+    skipped_segments : set of int
+        Done in an earlier run, or listed in ``skipSegments``.
+    """
+
+    config: MigratorConfig
+    source_spec: ClientSpec
+    target_spec: ClientSpec
+    source: TableInfo
+    target: TargetPlan
+    total_segments: int
+    segments: list[ScanSegment]
+    skipped_segments: set[int]
+    read_cap: ThroughputCap
+    write_cap: ThroughputCap
+    scan_limit: int | None
+    cores: int
+    savepoint: SnapshotSavepoint
+    store: SavepointStore | None
+    resumed: bool
+    now: float = field(default_factory=time.time)
+
+    @property
+    def target_key_names(self) -> list[str]:
+        renames = self.config.rename_map
+        return [renames.get(n, n) for n in self.source.key_names]
+
+    def lines(self) -> list[str]:
+        """The plan as text, one fact per line."""
+        cfg = self.config
+        src = self.source
+        size_mib = src.size_bytes / (1024 * 1024)
+        keys = ", ".join(f"{n} {t}" for n, t in src.key_schema)
+        out = [
+            f"snapshot {src.name} ({self.source_spec.describe()}) -> {self.target.table} "
+            f"({self.target_spec.describe()})",
+            f"  source table : ~{src.item_count:,} items, {size_mib:,.1f} MiB, {src.billing_mode}, key [{keys}]",
+        ]
+        if src.ttl_attribute:
+            out.append(f"  TTL          : attribute {src.ttl_attribute}; items already expired are skipped")
+        done = len(self.skipped_segments)
+        how = "from the savepoint" if self.resumed else (
+            "source.scanSegments" if cfg.source.scan_segments else
+            f"one per 100 MiB, at least one per core; {self.cores} cores")
+        out.append(f"  segments     : {self.total_segments} ({how}); {done} skipped, {len(self.segments)} to copy")
+        out.append(f"  read cap     : {self.read_cap.describe('RCU')}")
+        out.append(f"  write cap    : {self.write_cap.describe('WCU')}")
+        out.append(f"  writes       : {cfg.target.batch_size} items per BatchWriteItem, "
+                   f"{cfg.target.write_concurrency} batches in flight per task")
+        tgt = self.target
+        if tgt.problems:
+            out.extend(f"  target table : INCOMPATIBLE: {p}" for p in tgt.problems)
+        elif tgt.action == "create":
+            out.append(f"  target table : will create {tgt.table}: {describe_request(tgt.request)}")
+            if tgt.ttl_attribute:
+                out.append(f"                 and enable TTL on {tgt.ttl_attribute}")
+        else:
+            out.append(f"  target table : {tgt.table} exists (~{tgt.existing.item_count:,} items); key schema matches")
+        if cfg.renames:
+            out.append("  renames      : " + ", ".join(f"{r.from_} -> {r.to}" for r in cfg.renames))
+        if self.store is not None:
+            state = (f"resuming: {len(self.savepoint.done_segments)} of {self.total_segments} segments done"
+                     if self.resumed else "new")
+            out.append(f"  savepoint    : {self.store.path} ({state}), every "
+                       f"{cfg.savepoints.interval_seconds} s")
+        else:
+            out.append("  savepoint    : none (set savepoints.path to make the copy resumable)")
+        out.append(f"  dead letters : {cfg.dead_letter_path or 'none: a refused item stops the job'}")
+        return out
+
+
+def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> SnapshotPlan:
+    """Describe both tables, load the savepoint and decide segments, caps and the target table.
+
+    Raises
+    ------
+    SourceError
+        The source table does not exist or cannot be described.
+    SavepointError
+        A savepoint exists but cannot apply (for example, its target table was dropped).
+    """
+    source_spec = ClientSpec.from_config(config.source)
+    target_spec = ClientSpec.from_config(config.target, max_connections=config.target.write_concurrency + 2)
+    source = describe_table(source_spec.dynamodb(), config.source.table, source_spec.describe())
+    if source is None:
+        raise SourceError(
+            f"source table {config.source.table!r} not found at {source_spec.describe()}; "
+            "check source.table, source.region and source.endpoint",
+            config.source.table,
+        )
+    existing = describe_table(target_spec.dynamodb(), config.target_table, target_spec.describe())
+    target = plan_target(source, existing, config.target_table, config.rename_map,
+                         config.target.billing_mode, config.target.write_throughput)
+
+    store = None
+    savepoint = None
+    if config.savepoints is not None:
+        store = SavepointStore(config.savepoints.path, savepoint_name(source.name, config.target_table))
+        savepoint = store.load()
+    resumed = savepoint is not None
+    if savepoint is not None and existing is None and (savepoint.done_segments or any(
+            s.items for s in savepoint.segments.values())):
+        raise SavepointError(
+            f"savepoint {store.path} records copied items, but target table {config.target_table!r} "
+            "does not exist; move the savepoint away to copy everything again",
+            store.path,
+        )
+    if savepoint is None:
+        total = plan_segment_count(source.size_bytes, cores, config.source.scan_segments)
+        savepoint = SnapshotSavepoint(
+            source_table=source.name, target_table=config.target_table, total_segments=total,
+            source_endpoint=source_spec.describe(), target_endpoint=target_spec.describe(),
+        )
+    elif config.source.scan_segments and config.source.scan_segments != savepoint.total_segments:
+        log.warning("source.scanSegments is %d but the savepoint %s pinned %d segments; using %d",
+                    config.source.scan_segments, store.path, savepoint.total_segments, savepoint.total_segments)
+    total = savepoint.total_segments
+
+    skipped = set(savepoint.done_segments)
+    if config.skip_segments:
+        if total != config.source.scan_segments:
+            raise SavepointError(
+                f"skipSegments was made for {config.source.scan_segments} segments but this copy uses "
+                f"{total} (pinned by {store.path if store else 'the plan'}); they cannot be combined",
+                store.path if store else None,
+            )
+        skipped |= set(config.skip_segments)
+    segments = [
+        ScanSegment(n, total, savepoint.segments[n].last_key if n in savepoint.segments else None)
+        for n in range(total) if n not in skipped
+    ]
+    tasks = config.source.max_map_tasks or max(1, min(len(segments), cores))
+    read_cap = throughput_cap(config.source.read_throughput, source.read_capacity,
+                              config.source.throughput_read_percent, DEFAULT_READ_PERCENT, tasks)
+    target_wcu = existing.write_capacity if existing else (
+        target.request.get("ProvisionedThroughput", {}).get("WriteCapacityUnits"))
+    write_cap = throughput_cap(config.target.write_throughput, target_wcu,
+                               config.target.throughput_write_percent, DEFAULT_WRITE_PERCENT, tasks)
+    return SnapshotPlan(
+        config=config, source_spec=source_spec, target_spec=target_spec, source=source, target=target,
+        total_segments=total, segments=segments, skipped_segments=skipped, read_cap=read_cap,
+        write_cap=write_cap,
+        scan_limit=page_limit(read_cap.per_task, write_cap.per_task, source.average_item_bytes),
+        cores=cores, savepoint=savepoint, store=store, resumed=resumed,
+        now=time.time() if now is None else now,
+    )

@@ -1,0 +1,301 @@
+"""The snapshot copy: an RDD of Scan segments; each task scans its segment and writes what it reads.
+
+Items never leave the Python worker that scanned them: a task reads a page, writes it in batches
+(several in flight), records the page's ``LastEvaluatedKey`` once every item of it is acknowledged,
+and returns only counts. The driver plans, watches progress, writes savepoints and sums the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..clients import ClientSpec
+from ..convert import item_to_wire, rename_item, ttl_expired
+from ..deadletter import DeadLetterWriter
+from ..errors import TargetError
+from ..progress import ProgressAddress, ProgressClient, ProgressServer, RateMeter, progress_line
+from ..sources.dynamodb.scan import ScanSegment, scan_pages
+from ..targets.dynamodb import DynamoDBWriter
+from ..targets.dynamodb_table import create_target_table
+from ..throttle import RateLimiter, RetryStats
+from .plan import SnapshotPlan
+from .ui import spark_job
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """Everything one task needs, as plain picklable values (clients are built in the task)."""
+
+    segment: ScanSegment
+    base_items: int
+    base_skipped: int
+    source: ClientSpec
+    target: ClientSpec
+    source_table: str
+    target_table: str
+    target_key_names: list[str]
+    renames: dict[str, str]
+    ttl_attribute: str | None
+    now: float
+    scan_limit: int | None
+    read_rate: float | None
+    write_rate: float | None
+    batch_size: int
+    concurrency: int
+    request_capacity: bool
+    dead_letter_dir: str | None
+    progress: ProgressAddress | None
+
+
+def copy_segment(task: SegmentTask) -> dict[str, Any]:
+    """Scan one segment and write every live item to the target. Runs on an executor.
+
+    Returns
+    -------
+    dict
+        Counts for the segment (``items`` includes what earlier runs copied before the resume key).
+    """
+    seg = task.segment
+    started = time.monotonic()
+    progress = ProgressClient(task.progress, seg.segment)
+    start_key, items, skipped = seg.start_key, task.base_items, task.base_skipped
+    known = progress.start()
+    if known is not None and known.items > items:
+        # A retried task: the driver knows a later position than the plan did.
+        start_key, items, skipped = known.last_key, known.items, known.skipped
+    if known is not None and known.done:
+        progress.close()
+        return {"segment": seg.segment, "items": known.items, "skipped": known.skipped, "resumed": True}
+    resumed_from = items
+    source = task.source.dynamodb(retries=1)
+    target = task.target.dynamodb(retries=1)
+    now = time.monotonic()
+    read_limiter = RateLimiter(task.read_rate, now) if task.read_rate else None
+    write_limiter = RateLimiter(task.write_rate, now) if task.write_rate else None
+    dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target_table}-segment{seg.segment}")
+                   if task.dead_letter_dir else None)
+    scan_stats = RetryStats()
+    writer = DynamoDBWriter(
+        target, task.target_table, task.target_key_names, batch_size=task.batch_size,
+        concurrency=task.concurrency, limiter=write_limiter, request_capacity=task.request_capacity,
+        dead_letter=dead_letter,
+    )
+    progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts)
+    try:
+        segment = ScanSegment(seg.segment, seg.total_segments, start_key)
+        for page in scan_pages(source, task.source_table, segment, limit=task.scan_limit,
+                               limiter=read_limiter, stats=scan_stats):
+            for item in page.items:
+                if ttl_expired(item, task.ttl_attribute, task.now):
+                    skipped += 1
+                    continue
+                writer.put(rename_item(item, task.renames))
+                items += 1
+            if page.last_key is not None:
+                writer.mark((item_to_wire(page.last_key), items, skipped))
+        writer.flush()
+        progress.finish(items, skipped)
+    finally:
+        writer.close()
+        progress.close()
+        if dead_letter is not None:
+            dead_letter.close()
+    stats = writer.stats
+    return {
+        "segment": seg.segment,
+        "items": items,
+        "copied_now": items - resumed_from,
+        "skipped": skipped,
+        "dead_lettered": stats.dead_lettered,
+        "dead_letter_file": dead_letter.path if dead_letter is not None else None,
+        "throttles": stats.throttles + scan_stats.throttles,
+        "unprocessed": stats.unprocessed,
+        "transient_errors": stats.transient_errors + scan_stats.transient_errors,
+        "consumed_wcu": stats.consumed,
+        "seconds": time.monotonic() - started,
+        "resumed": resumed_from > 0,
+    }
+
+
+@dataclass
+class SnapshotResult:
+    """What a snapshot run did; ``lines()`` is the summary printed at the end."""
+
+    source_table: str
+    target_table: str
+    total_segments: int
+    source_item_count: int
+    items: int = 0
+    items_this_run: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    throttles: int = 0
+    unprocessed: int = 0
+    segments_this_run: int = 0
+    seconds: float = 0.0
+    dead_letter_files: list[str] = field(default_factory=list)
+    per_segment: dict[int, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        rate = self.items_this_run / self.seconds if self.seconds > 0 else 0.0
+        out = [
+            f"snapshot {self.source_table} -> {self.target_table}: done",
+            f"  items copied   : {self.items:,} in {self.total_segments} segments "
+            f"(source reports ~{self.source_item_count:,} items)",
+            f"  this run       : {self.items_this_run:,} items from {self.segments_this_run} segments in "
+            f"{self.seconds:,.1f} s ({rate:,.0f} items/s)",
+            f"  skipped        : {self.skipped:,} items whose TTL had expired",
+            f"  retried        : {self.throttles:,} throttled calls, {self.unprocessed:,} unprocessed items",
+            f"  dead-lettered  : {self.dead_lettered:,} items",
+        ]
+        out.extend(f"    {path}" for path in self.dead_letter_files)
+        return out
+
+
+class _Monitor(threading.Thread):
+    """Logs progress every ``log_every`` seconds and saves the savepoint every ``save_every``."""
+
+    def __init__(self, plan: SnapshotPlan, server: ProgressServer, log_every: float, save_every: float | None,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__(name="snapshot-monitor", daemon=True)
+        self.plan, self.server = plan, server
+        self.log_every, self.save_every, self.clock = log_every, save_every, clock
+        self.stopped = threading.Event()
+        self.base, _ = server.totals()
+        self.meter = RateMeter(clock())
+
+    def run(self) -> None:
+        last_log = last_save = self.clock()
+        while not self.stopped.wait(0.5):
+            now = self.clock()
+            if now - last_log >= self.log_every:
+                last_log = now
+                self.log_line(now)
+            if self.save_every is not None and now - last_save >= self.save_every:
+                last_save = now
+                self.save()
+
+    def log_line(self, now: float) -> None:
+        live, done = self.server.totals()
+        self.meter.add(now, live - self.base)
+        expected = max(0, self.plan.source.item_count - self.base)
+        log.info("%s", progress_line(f"snapshot {self.plan.source.name}", live - self.base, expected, self.meter,
+                                     f"{done}/{self.plan.total_segments} segments done"))
+
+    def save(self) -> None:
+        if self.plan.store is None:
+            return
+        with self.server.lock:
+            self.plan.store.save(self.plan.savepoint)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0) -> SnapshotResult:
+    """Create the target table if needed, copy every pending segment, keep the savepoint current.
+
+    On any failure or interruption (including SIGTERM turned into an exception by the CLI), the
+    savepoint is written before the error propagates, so a rerun resumes from there.
+    """
+    config = plan.config
+    if plan.target.problems:
+        raise TargetError("; ".join(plan.target.problems), plan.target.table)
+    if plan.target.action == "create":
+        create_target_table(plan.target_spec.dynamodb(), plan.target, tolerate_missing_ttl=config.target.is_alternator)
+    result = SnapshotResult(plan.source.name, plan.target.table, plan.total_segments, plan.source.item_count)
+    started = time.monotonic()
+    if not plan.segments:
+        log.info("snapshot %s: every segment is already copied (savepoint %s); nothing to do",
+                 plan.source.name, plan.store.path if plan.store else "-")
+        _sum_savepoint(plan, result)
+        return result
+
+    sc = spark.sparkContext
+    driver_host = sc.getConf().get("spark.driver.host", "127.0.0.1")
+    bind_host = sc.getConf().get("spark.driver.bindAddress", driver_host)
+    server = ProgressServer(plan.savepoint, bind_host=bind_host, advertise_host=driver_host).start()
+    tasks = [_task(plan, segment, server.address) for segment in plan.segments]
+    save_every = float(config.savepoints.interval_seconds) if config.savepoints else None
+    monitor = _Monitor(plan, server, log_every, save_every)
+    label = f"snapshot {plan.source.name}"
+    group = f"snapshot-{plan.source.name}"
+    monitor.start()
+    try:
+        with spark_job(sc, group, f"{label} -> {plan.target.table}: {len(tasks)} of {plan.total_segments} "
+                       "Scan segments", label):
+            rdd = sc.parallelize(tasks, len(tasks)).setName(f"{label} segments")
+            results = rdd.map(copy_segment).collect()
+    except BaseException:
+        monitor.stop()
+        monitor.save()
+        if plan.store is not None:
+            log.warning("snapshot %s interrupted; progress saved in %s, rerun with the same configuration "
+                        "to resume", plan.source.name, plan.store.path)
+        try:
+            sc.cancelJobGroup(group)
+        except Exception:  # noqa: BLE001 - the session may already be gone; the savepoint is written
+            pass
+        raise
+    finally:
+        monitor.stop()
+        server.stop()
+    monitor.log_line(time.monotonic())
+    for r in results:
+        log.debug("segment %d: %s", r["segment"], r)
+        state = plan.savepoint.segment(r["segment"])
+        state.done, state.last_key, state.items, state.skipped = True, None, r["items"], r["skipped"]
+        result.items_this_run += r.get("copied_now", 0)
+        result.dead_lettered += r.get("dead_lettered", 0)
+        result.throttles += r.get("throttles", 0)
+        result.unprocessed += r.get("unprocessed", 0)
+        if r.get("dead_letter_file"):
+            result.dead_letter_files.append(r["dead_letter_file"])
+    if plan.savepoint.complete:
+        plan.savepoint.completed_at = time.time()
+    monitor.save()
+    result.segments_this_run = len(results)
+    result.seconds = time.monotonic() - started
+    _sum_savepoint(plan, result)
+    return result
+
+
+def _sum_savepoint(plan: SnapshotPlan, result: SnapshotResult) -> None:
+    for number, state in plan.savepoint.segments.items():
+        if state.done:
+            result.per_segment[number] = state.items
+    result.items = sum(result.per_segment.values())
+    result.skipped = sum(s.skipped for s in plan.savepoint.segments.values() if s.done)
+
+
+def _task(plan: SnapshotPlan, segment: ScanSegment, address: ProgressAddress) -> SegmentTask:
+    config = plan.config
+    state = plan.savepoint.segments.get(segment.segment)
+    write_cap = plan.write_cap.per_task
+    return SegmentTask(
+        segment=segment,
+        base_items=state.items if state and segment.start_key else 0,
+        base_skipped=state.skipped if state and segment.start_key else 0,
+        source=plan.source_spec,
+        target=plan.target_spec,
+        source_table=plan.source.name,
+        target_table=plan.target.table,
+        target_key_names=plan.target_key_names,
+        renames=config.rename_map,
+        ttl_attribute=plan.source.ttl_attribute,
+        now=plan.now,
+        scan_limit=plan.scan_limit,
+        read_rate=plan.read_cap.per_task,
+        write_rate=write_cap,
+        batch_size=config.target.batch_size,
+        concurrency=config.target.write_concurrency,
+        request_capacity=write_cap is not None and config.target.remove_consumed_capacity is not True,
+        dead_letter_dir=config.dead_letter_path,
+        progress=address,
+    )

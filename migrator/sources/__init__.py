@@ -1,0 +1,1 @@
+"""Where DynamoDB data comes from: table descriptions, parallel Scan (and, later, Streams)."""

@@ -1,0 +1,1 @@
+"""DynamoDB as a source: :mod:`.table` describes a table, :mod:`.scan` reads it in segments."""

@@ -1,0 +1,119 @@
+"""Parallel Scan: how many segments, and the paged scan of one segment.
+
+A segment is a plain value (:class:`ScanSegment`) so that Spark can pickle it into a partition; the
+client is built by the task that scans it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from ...clients import error_kind
+from ...convert import item_from_wire
+from ...throttle import Backoff, RateLimiter, RetryStats, call_with_retries
+
+#: One segment per this many bytes of table when the configuration does not say.
+BYTES_PER_SEGMENT = 100 * 1024 * 1024
+#: DynamoDB's limit on TotalSegments.
+MAX_SEGMENTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class ScanSegment:
+    """One Scan segment, and where to start it.
+
+    Attributes
+    ----------
+    start_key : dict or None
+        ``ExclusiveStartKey`` in wire form (binary as base64), from a savepoint; None scans the
+        segment from its beginning.
+    """
+
+    segment: int
+    total_segments: int
+    start_key: dict | None = None
+
+
+@dataclass
+class Page:
+    """One Scan page: its items (raw DynamoDB JSON), where the next page starts, what it cost."""
+
+    items: list[dict[str, Any]]
+    last_key: dict[str, Any] | None
+    consumed: float
+
+
+def plan_segment_count(size_bytes: int, cores: int, configured: int | None = None) -> int:
+    """How many Scan segments to use.
+
+    ``configured`` (``source.scanSegments``) wins. Otherwise about one segment per 100 MiB of
+    table, and at least one per Spark core so that every core has a segment to scan.
+    """
+    if configured is not None:
+        return configured
+    by_size = math.ceil(size_bytes / BYTES_PER_SEGMENT) if size_bytes > 0 else 1
+    return max(1, min(MAX_SEGMENTS, max(cores, by_size)))
+
+
+def page_limit(per_task_rcu: float | None, per_task_wcu: float | None, average_item_bytes: float) -> int | None:
+    """Items per Scan page under a cap, so that a page is about a second of the task's share.
+
+    An eventually consistent read costs 0.5 RCU per 4 KiB; a put costs 1 WCU per started KiB.
+    Small pages under a cap keep savepoints and progress fine-grained: a page is recorded only
+    once all its items are written. None (no cap): DynamoDB's 1 MB pages.
+    """
+    item_bytes = max(average_item_bytes, 100.0)
+    limits = []
+    if per_task_rcu is not None:
+        limits.append(per_task_rcu * 8192 / item_bytes)
+    if per_task_wcu is not None:
+        limits.append(per_task_wcu / math.ceil(item_bytes / 1024))
+    if not limits:
+        return None
+    return int(min(1000, max(1, min(limits))))
+
+
+def scan_pages(
+    client: Any,
+    table: str,
+    segment: ScanSegment,
+    limit: int | None = None,
+    limiter: RateLimiter | None = None,
+    backoff: Backoff | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    stats: RetryStats | None = None,
+) -> Iterator[Page]:
+    """Scan one segment page by page, from ``segment.start_key``.
+
+    Throttling is retried without limit, transient errors a bounded number of times; other errors
+    propagate (the task fails, Spark retries it from the same start key).
+    """
+    backoff = backoff or Backoff()
+    params: dict[str, Any] = {
+        "TableName": table,
+        "Segment": segment.segment,
+        "TotalSegments": segment.total_segments,
+        "ReturnConsumedCapacity": "TOTAL",
+    }
+    if limit:
+        params["Limit"] = limit
+    start = item_from_wire(segment.start_key) if segment.start_key else None
+    while True:
+        if start:
+            params["ExclusiveStartKey"] = start
+        if limiter is not None:
+            wait = limiter.delay(clock())
+            if wait > 0:
+                sleep(wait)
+        response = call_with_retries(lambda: client.scan(**params), error_kind, backoff, sleep, stats=stats)
+        consumed = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0))
+        if limiter is not None:
+            limiter.charge(consumed, clock())
+        start = response.get("LastEvaluatedKey")
+        yield Page(response.get("Items", []), start, consumed)
+        if not start:
+            return

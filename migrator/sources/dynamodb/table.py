@@ -1,0 +1,135 @@
+"""What a DynamoDB table is: keys, indexes, capacity, TTL, size, as one plain value.
+
+Both sides of a migration are described with :func:`describe_table`; the target module builds its
+``CreateTable`` request from the source's :class:`TableInfo`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...clients import error_code
+from ...errors import SourceError
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A DynamoDB table description, reduced to what a migration uses.
+
+    Attributes
+    ----------
+    key_schema : list of (name, key type)
+        ``[("pk", "HASH"), ("sk", "RANGE")]``, hash first.
+    attribute_types : dict
+        Attribute name → ``S``/``N``/``B`` for every attribute the table or an index keys on.
+    global_indexes, local_indexes : list of dict
+        As DescribeTable returns them, reduced to IndexName, KeySchema, Projection and
+        (for global indexes) ProvisionedThroughput.
+    billing_mode : str
+        ``PROVISIONED`` or ``PAY_PER_REQUEST``.
+    read_capacity, write_capacity : int or None
+        Provisioned capacity; None for on-demand tables.
+    ttl_attribute : str or None
+        The TTL attribute when TTL is enabled (or being enabled).
+    """
+
+    name: str
+    key_schema: list[tuple[str, str]]
+    attribute_types: dict[str, str]
+    global_indexes: list[dict[str, Any]] = field(default_factory=list)
+    local_indexes: list[dict[str, Any]] = field(default_factory=list)
+    billing_mode: str = "PAY_PER_REQUEST"
+    read_capacity: int | None = None
+    write_capacity: int | None = None
+    item_count: int = 0
+    size_bytes: int = 0
+    ttl_attribute: str | None = None
+    status: str = "ACTIVE"
+    stream_arn: str | None = None
+    stream_view_type: str | None = None
+
+    @property
+    def key_names(self) -> list[str]:
+        return [name for name, _ in self.key_schema]
+
+    @property
+    def average_item_bytes(self) -> float:
+        return self.size_bytes / self.item_count if self.item_count else 0.0
+
+
+def describe_table(client: Any, name: str, where: str = "") -> TableInfo | None:
+    """Describe table ``name``; None when it does not exist.
+
+    Parameters
+    ----------
+    client
+        A boto3 DynamoDB client.
+    where : str
+        Where the table lives, for error messages (endpoint or region).
+    """
+    try:
+        table = client.describe_table(TableName=name)["Table"]
+    except Exception as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise SourceError(f"cannot describe table {name!r} at {where or 'the endpoint'}: {exc}", name) from exc
+    try:
+        ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    except Exception as exc:
+        if error_code(exc) not in ("UnknownOperationException", "ValidationException"):
+            raise SourceError(f"cannot describe the TTL of table {name!r}: {exc}", name) from exc
+        ttl = {}  # Older Alternator versions have no TTL API: no TTL then.
+    return table_info(table, ttl)
+
+
+def table_info(table: dict[str, Any], ttl: dict[str, Any]) -> TableInfo:
+    """Build a :class:`TableInfo` from DescribeTable's ``Table`` and DescribeTimeToLive's answer."""
+    billing = table.get("BillingModeSummary", {}).get("BillingMode")
+    throughput = table.get("ProvisionedThroughput", {})
+    rcu = throughput.get("ReadCapacityUnits") or None
+    wcu = throughput.get("WriteCapacityUnits") or None
+    if billing is None:
+        billing = "PROVISIONED" if rcu or wcu else "PAY_PER_REQUEST"
+    if billing == "PAY_PER_REQUEST":
+        rcu = wcu = None
+    keys = sorted(
+        ((k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]), key=lambda k: k[1] != "HASH"
+    )
+    gsis = [
+        _index(i, with_throughput=billing == "PROVISIONED") for i in table.get("GlobalSecondaryIndexes", [])
+    ]
+    lsis = [_index(i, with_throughput=False) for i in table.get("LocalSecondaryIndexes", [])]
+    ttl_status = ttl.get("TimeToLiveStatus")
+    stream = table.get("StreamSpecification") or {}
+    return TableInfo(
+        name=table["TableName"],
+        key_schema=keys,
+        attribute_types={a["AttributeName"]: a["AttributeType"] for a in table.get("AttributeDefinitions", [])},
+        global_indexes=gsis,
+        local_indexes=lsis,
+        billing_mode=billing,
+        read_capacity=rcu,
+        write_capacity=wcu,
+        item_count=int(table.get("ItemCount", 0) or 0),
+        size_bytes=int(table.get("TableSizeBytes", 0) or 0),
+        ttl_attribute=ttl.get("AttributeName") if ttl_status in ("ENABLED", "ENABLING") else None,
+        status=table.get("TableStatus", "ACTIVE"),
+        stream_arn=table.get("LatestStreamArn") if stream.get("StreamEnabled") else None,
+        stream_view_type=stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
+    )
+
+
+def _index(index: dict[str, Any], with_throughput: bool) -> dict[str, Any]:
+    out = {
+        "IndexName": index["IndexName"],
+        "KeySchema": [dict(k) for k in index["KeySchema"]],
+        "Projection": dict(index.get("Projection", {"ProjectionType": "ALL"})),
+    }
+    throughput = index.get("ProvisionedThroughput", {})
+    if with_throughput and throughput.get("ReadCapacityUnits"):
+        out["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": throughput["ReadCapacityUnits"],
+            "WriteCapacityUnits": throughput["WriteCapacityUnits"],
+        }
+    return out

@@ -1,0 +1,1 @@
+"""Where items go: :mod:`.dynamodb` writes to any DynamoDB-compatible endpoint."""

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Run migrator on a Spark cluster through spark-submit.
+#
+#   ./submit.sh [SPARK-SUBMIT OPTIONS...] run --config config.yaml [--dry-run]
+#   ./submit.sh --master spark://host:7077 --conf spark.executor.memory=4g run --config config.yaml
+#
+# Everything before the migrator command (run) goes to spark-submit unchanged; everything
+# after it goes to migrator. The migrator package is zipped and shipped with --py-files, so
+# executors need only its dependencies (pip install boto3 pydantic pyyaml on every node, or
+# an environment that has them: see README, "Running on a cluster").
+# SPARK_SUBMIT names the spark-submit to use (default: $SPARK_HOME/bin/spark-submit, else the one
+# of .cache/venv, else the one on PATH).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+usage() {
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+spark_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    run) break ;;
+    --) shift; break ;;
+    -h|--help) usage ;;
+    *) spark_args+=("$1"); shift ;;
+  esac
+done
+[ $# -gt 0 ] || usage
+
+if [ -n "${SPARK_SUBMIT:-}" ]; then
+  submit=$SPARK_SUBMIT
+elif [ -n "${SPARK_HOME:-}" ]; then
+  submit=$SPARK_HOME/bin/spark-submit
+elif [ -x "$here/.cache/venv/bin/spark-submit" ]; then
+  submit=$here/.cache/venv/bin/spark-submit
+else
+  submit=spark-submit
+fi
+
+build="${MIGRATOR_BUILD_DIR:-$here/.cache/submit}"
+mkdir -p "$build"
+python=$(command -v python3 || command -v python)
+"$python" - "$here" "$build" <<'PY'
+import os, sys, zipfile
+root, build = sys.argv[1], sys.argv[2]
+archive = os.path.join(build, "migrator.zip")
+with zipfile.ZipFile(archive + ".tmp", "w", zipfile.ZIP_DEFLATED) as z:
+    for folder, dirs, files in os.walk(os.path.join(root, "migrator")):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                z.write(path, os.path.relpath(path, root))
+os.replace(archive + ".tmp", archive)
+with open(os.path.join(build, "launch.py"), "w") as f:
+    f.write("from migrator.cli import main\nraise SystemExit(main())\n")
+PY
+
+exec "$submit" --name "migrator" --py-files "$build/migrator.zip" "${spark_args[@]}" "$build/launch.py" "$@"

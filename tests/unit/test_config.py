@@ -1,0 +1,224 @@
+"""Configuration loading: Scylla Migrator compatibility, every rule, errors that say what to do."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+import yaml
+
+from migrator.config import load_config, parse_config
+from migrator.errors import ConfigError
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "configs")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+BASE = {
+    "source": {"type": "dynamodb", "table": "orders", "endpoint": {"host": "localhost", "port": 8000}},
+    "target": {"type": "dynamodb", "table": "orders_copy", "endpoint": {"host": "http://scylla", "port": 8000}},
+}
+
+
+def with_changes(**sections):
+    data = copy.deepcopy(BASE)
+    for section, values in sections.items():
+        if isinstance(values, dict) and isinstance(data.get(section), dict):
+            data[section].update(values)
+        else:
+            data[section] = values
+    return data
+
+
+def problems(data) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "test.yaml")
+    return info.value.problems
+
+
+def test_scylla_migrator_config_loads_unchanged():
+    config = load_config(os.path.join(CONFIGS, "scylla-dynamodb-to-alternator-basic.yaml"))
+    assert config.source.scan_segments == 4
+    assert config.source.throughput_read_percent == 1.0
+    assert config.target.batch_size == 100  # from target.alternator.maxItemsPerBatch
+    assert config.target.is_alternator
+    assert config.skip_segments == [0, 2]
+    assert config.validation.failures_to_fetch == 100
+    assert config.savepoints.interval_seconds == 300
+    assert config.target_table == "BasicTest"
+
+
+def test_example_config_loads_and_documents_every_key():
+    path = os.path.join(ROOT, "config.dynamodb.yaml.example")
+    config = load_config(path)
+    assert config.source.table
+    text = open(path, encoding="utf-8").read()
+    from migrator.config import MigratorConfig
+
+    def keys(model, prefix=""):
+        from migrator.config import _unwrap
+        for name, field in model.model_fields.items():
+            alias = field.alias or name
+            yield alias
+            inner = _unwrap(field.annotation)
+            if isinstance(inner, type) and hasattr(inner, "model_fields"):
+                yield from keys(inner)
+    undocumented = sorted({k for k in keys(MigratorConfig) if f"{k}:" not in text})
+    assert undocumented == [], f"config.dynamodb.yaml.example does not mention {undocumented}"
+
+
+def test_target_table_defaults_to_source_table_and_credentials_are_optional():
+    config = parse_config({
+        "source": {"type": "dynamodb", "table": "orders", "region": "us-east-1"},
+        "target": {"type": "dynamodb", "region": "eu-west-1"},
+    })
+    assert config.target_table == "orders"
+    assert config.source.credentials is None
+    assert config.target.batch_size == 25
+
+
+def test_unknown_keys_get_a_did_you_mean_suggestion_at_every_level():
+    data = with_changes(source={"scanSegmnts": 4}, target={"tabel": "x"})
+    data["savepoint"] = {"path": "/tmp"}
+    found = problems(data)
+    assert "source.scanSegmnts: unknown key; did you mean 'scanSegments'?" in found
+    assert "target.tabel: unknown key; did you mean 'table'?" in found
+    assert "savepoint: unknown key; did you mean 'savepoints'?" in found
+
+
+def test_unknown_key_without_close_match_lists_the_allowed_keys():
+    found = problems(with_changes(source={"zzz": 1}))
+    assert len(found) == 1 and found[0].startswith("source.zzz: unknown key; allowed keys here: type, region")
+
+
+def test_every_problem_is_reported_at_once_with_field_value_and_rule():
+    data = with_changes(source={"scanSegments": 0, "throughputReadPercent": 3},
+                        target={"writeThroughput": "7", "billingMode": "ONDEMAND"})
+    del data["source"]["table"]
+    found = problems(data)
+    assert "source.table: missing; this setting is required" in found
+    assert any(p.startswith("source.scanSegments: got 0; input should be greater than 0") for p in found)
+    assert any(p.startswith("source.throughputReadPercent: got 3; input should be less than or equal to 1.5")
+               for p in found)
+    assert any(p.startswith("target.writeThroughput: got '7'; input should be a valid integer") for p in found)
+    assert any(p.startswith("target.billingMode: got 'ONDEMAND'") and "PAY_PER_REQUEST" in p for p in found)
+    assert len(found) == 5
+
+
+def test_error_message_names_the_file_and_lists_problems():
+    data = with_changes(source={"scanSegments": 0})
+    with pytest.raises(ConfigError, match=r"configuration test.yaml: source.scanSegments: got 0"):
+        parse_config(data, "test.yaml")
+
+
+def test_secret_values_never_appear_in_errors_or_repr():
+    data = with_changes(source={"credentials": {"accessKey": "AKIA1", "secretKey": 12345678}})
+    found = problems(data)
+    assert found == ["source.credentials.secretKey: got <redacted>; input should be a valid string"]
+    config = parse_config(with_changes(source={"credentials": {"accessKey": "AKIA1", "secretKey": "s3cr3t-value"}}))
+    assert "s3cr3t-value" not in repr(config)
+    assert "s3cr3t-value" not in str(config)
+    assert config.source.credentials.secret_key.get_secret_value() == "s3cr3t-value"
+
+
+def test_table_names_follow_dynamodb_rules():
+    found = problems(with_changes(source={"table": "a b"}))
+    assert found[0].startswith("source.table: got 'a b'; string should match pattern")
+
+
+def test_source_type_must_be_a_dynamodb_kind():
+    found = problems(with_changes(source={"type": "cassandra"}))
+    assert found[0].startswith("source.type: got 'cassandra'; input should be 'dynamodb', 'dynamo' or 'alternator'")
+
+
+@pytest.mark.parametrize("endpoint, url", [
+    ({"host": "localhost", "port": 8000}, "http://localhost:8000"),
+    ({"host": "http://scylla", "port": 8000}, "http://scylla:8000"),
+    ({"host": "dynamodb.eu-west-1.amazonaws.com", "port": 443}, "https://dynamodb.eu-west-1.amazonaws.com:443"),
+    ({"host": "https://vpce-1.dynamodb.us-east-1.vpce.amazonaws.com"}, "https://vpce-1.dynamodb.us-east-1.vpce.amazonaws.com"),
+])
+def test_endpoint_url_accepts_host_with_or_without_scheme(endpoint, url):
+    config = parse_config(with_changes(source={"endpoint": endpoint}))
+    assert config.source.endpoint.url() == url
+
+
+def test_access_key_and_secret_key_go_together():
+    found = problems(with_changes(source={"credentials": {"accessKey": "AKIA1"}}))
+    assert found == ["source.credentials: accessKey and secretKey go together; give both, or neither to use "
+                     "the default AWS credential chain"]
+
+
+def test_assume_role_alone_uses_the_default_chain_as_base():
+    config = load_config(os.path.join(CONFIGS, "dynamodb-to-dynamodb-assume-role.yaml"))
+    assert config.target.credentials.assume_role.arn.endswith("role/migrator-target")
+    assert config.target.credentials.access_key is None
+
+
+def test_more_than_25_items_per_batch_only_for_alternator():
+    data = copy.deepcopy(BASE)
+    data["target"] = {"type": "dynamodb", "table": "t_copy", "region": "us-east-1", "maxItemsPerBatch": 50}
+    found = problems(data)
+    assert found[0].startswith("target.maxItemsPerBatch: got 50; AWS DynamoDB accepts at most 25")
+    config = parse_config(with_changes(target={"maxItemsPerBatch": 100}))  # custom endpoint: Alternator
+    assert config.target.batch_size == 100
+    assert problems(with_changes(target={"maxItemsPerBatch": 101}))[0].startswith("target.maxItemsPerBatch: got 101")
+
+
+def test_renames_must_be_consistent():
+    found = problems(with_changes(renames=[{"from": "a", "to": "b"}, {"from": "a", "to": "c"},
+                                           {"from": "d", "to": "b"}, {"from": "e", "to": "e"}]))
+    assert "renames[1].from: 'a' is renamed twice" in found
+    assert "renames[2].to: two attributes would be renamed to 'b'" in found
+    assert "renames[3]: 'from' and 'to' are both 'e'; remove the entry" in found
+
+
+def test_skip_segments_need_the_segment_count_and_must_be_below_it():
+    assert problems(with_changes(skipSegments=[1]))[0].startswith("skipSegments: needs source.scanSegments")
+    found = problems(with_changes(source={"scanSegments": 2}, skipSegments=[0, 2, 5]))
+    assert found == ["skipSegments: [2, 5] not below source.scanSegments (2); segments are numbered from 0"]
+
+
+def test_copying_a_table_onto_itself_is_refused():
+    data = with_changes(target={"table": "orders", "endpoint": {"host": "localhost", "port": 8000}})
+    assert problems(data)[0].startswith("target.table: the target is the source table itself")
+
+
+def test_same_table_name_in_another_account_is_fine():
+    config = parse_config({
+        "source": {"type": "dynamodb", "table": "orders", "region": "us-east-1"},
+        "target": {"type": "dynamodb", "region": "us-east-1",
+                   "credentials": {"assumeRole": {"arn": "arn:aws:iam::2:role/x"}}},
+    })
+    assert config.target_table == "orders"
+
+
+def test_stream_changes_is_refused_until_live_replication_exists():
+    found = problems(with_changes(target={"streamChanges": True}))
+    assert found[0].startswith("target.streamChanges: live replication is not available")
+
+
+def test_dead_letter_path_defaults_under_savepoints():
+    config = parse_config(with_changes(savepoints={"path": "/data/sp/"}))
+    assert config.dead_letter_path == "/data/sp/dead-letter"
+    config = parse_config(with_changes(deadLetter={"path": "/dl"}, savepoints={"path": "/sp"}))
+    assert config.dead_letter_path == "/dl"
+    assert parse_config(BASE).dead_letter_path is None
+
+
+def test_file_errors_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(str(tmp_path / "missing.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source:\n  type: dynamodb\n   table: x\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 3"):
+        load_config(str(bad))
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="must hold a mapping with 'source' and 'target'"):
+        load_config(str(empty))
+
+
+def test_yaml_written_back_loads_the_same(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(with_changes(renames=[{"from": "a", "to": "b"}])))
+    assert load_config(str(path)).rename_map == {"a": "b"}
