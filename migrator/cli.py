@@ -1,8 +1,9 @@
-"""Command line: ``migrator run --config FILE [--dry-run]``.
+"""Command line: ``migrator run --config FILE [--dry-run] [--stop-when-idle SECONDS]``.
 
-Exit codes: 0 done; 2 configuration, source, target or savepoint error (the message says what to
-change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. Progress is saved before exiting on an
-error or a signal.
+Exit codes: 0 done (or idle long enough); 2 configuration, source, target, stream or savepoint
+error (the message says what to change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. The
+snapshot's progress is saved before exiting on an error or a signal; replication stops after the
+batch in flight.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from typing import Any, Sequence
 
 from . import __version__
@@ -42,9 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(str(exc))
         return EXIT_ERROR
     _warn_ignored(config)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signals = _Signals()
+    signal.signal(signal.SIGTERM, signals.handle)
+    signal.signal(signal.SIGINT, signals.handle)
     try:
-        return _run(args, config)
+        return _run(args, config, signals)
     except MigratorError as exc:
         _fail(str(exc))
         return EXIT_ERROR
@@ -62,7 +66,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _run(args: argparse.Namespace, config: MigratorConfig) -> int:
+class _Signals:
+    """SIGTERM and Ctrl-C: during the snapshot they abort it (the savepoint is written on the way
+    out); during replication they stop it after the batch in flight."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.graceful = threading.Event()
+        self.received: int | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.received = signum
+        if self.graceful.is_set():
+            log.warning("stopping after the batch in flight (%s)", signal.Signals(signum).name)
+            self.stop.set()
+        elif signum == signal.SIGTERM:
+            raise Terminated()
+        else:
+            raise KeyboardInterrupt()
+
+    def exit_code(self) -> int:
+        if self.received == signal.SIGTERM:
+            return EXIT_TERMINATED
+        return EXIT_INTERRUPTED if self.received is not None else EXIT_OK
+
+
+def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) -> int:
     from .jobs.plan import build_plan
 
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
@@ -76,20 +105,24 @@ def _run(args: argparse.Namespace, config: MigratorConfig) -> int:
     _emit(plan.lines())
     if args.dry_run:
         _emit(["dry run: nothing was written"])
-        return EXIT_ERROR if plan.target.problems else EXIT_OK
+        return EXIT_ERROR if plan.problems else EXIT_OK
     if plan.target.problems:
         raise MigratorError("the target table is incompatible: " + "; ".join(plan.target.problems))
-    from .jobs.snapshot import run_snapshot
+    if plan.stream_problem:
+        raise MigratorError(plan.stream_problem)
+    from .jobs.migration import run_migration
 
     if spark is None:
         spark = build_spark(args.master, f"migrator {config.source.table}")
-    # On an error or a signal the exception propagates without spark.stop(): a py4j call cut short
-    # by a signal leaves the gateway unusable, and the embedded JVM exits with this process anyway.
-    result = run_snapshot(spark, plan, log_every=args.progress_seconds)
+    stop_when_idle = args.stop_when_idle if args.stop_when_idle is not None else config.streaming.stop_when_idle_seconds
+    # On an error or a signal during the snapshot the exception propagates without spark.stop():
+    # a py4j call cut short by a signal leaves the gateway unusable, and the embedded JVM exits
+    # with this process anyway.
+    run_migration(spark, plan, signals.stop, stop_when_idle, _emit, log_every=args.progress_seconds,
+                  streaming=signals.graceful)
     if not under_submit:
         spark.stop()
-    _emit(result.lines())
-    return EXIT_OK
+    return signals.exit_code()
 
 
 def build_spark(master: str | None, app_name: str) -> Any:
@@ -129,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--master", default=None,
                      help=f"Spark master when not launched by spark-submit (default {DEFAULT_MASTER})")
     run.add_argument("--progress-seconds", type=float, default=5.0, help="seconds between progress lines")
+    run.add_argument("--stop-when-idle", type=float, default=None, metavar="SECONDS",
+                     help="with streamChanges: exit 0 once caught up and without changes for this long "
+                          "(overrides streaming.stopWhenIdleSeconds)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -154,10 +190,6 @@ def _warn_ignored(config: MigratorConfig) -> None:
         log.warning("skipTokenRanges applies to Cassandra sources and is ignored for DynamoDB")
     if config.target.skip_initial_snapshot_transfer and not config.target.stream_changes:
         log.warning("target.skipInitialSnapshotTransfer is ignored because target.streamChanges is false")
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated()
 
 
 def _task_error(exc: BaseException) -> str | None:

@@ -174,6 +174,16 @@ class Validation(_Section):
     hash_columns: Optional[list[str]] = None
 
 
+class Streaming(_Section):
+    """``streaming``: live replication through DynamoDB Streams (with ``target.streamChanges``)."""
+
+    view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] = "NEW_IMAGE"
+    checkpoint_location: Optional[str] = Field(default=None, min_length=1)
+    trigger_seconds: typing.Annotated[float, Field(gt=0, le=3600)] = 1.0
+    max_records_per_batch: PositiveInt = 10_000
+    stop_when_idle_seconds: Optional[typing.Annotated[float, Field(gt=0)]] = None
+
+
 class DeadLetter(_Section):
     """``deadLetter``: where items that cannot be written are kept (JSON lines)."""
 
@@ -191,6 +201,7 @@ class MigratorConfig(_Section):
     skip_token_ranges: Optional[list[Any]] = None
     validation: Optional[Validation] = None
     dead_letter: Optional[DeadLetter] = None
+    streaming: Streaming = Field(default_factory=Streaming)
 
     @property
     def target_table(self) -> str:
@@ -200,6 +211,15 @@ class MigratorConfig(_Section):
     @property
     def rename_map(self) -> dict[str, str]:
         return {r.from_: r.to for r in self.renames}
+
+    @property
+    def checkpoint_location(self) -> str | None:
+        """Spark's streaming checkpoint: ``streaming.checkpointLocation``, else under ``savepoints.path``."""
+        if self.streaming.checkpoint_location:
+            return self.streaming.checkpoint_location
+        if self.savepoints is not None:
+            return f"{self.savepoints.path.rstrip('/')}/checkpoints/{self.source.table}-to-{self.target_table}"
+        return None
 
     @property
     def dead_letter_path(self) -> str | None:
@@ -297,10 +317,10 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
                     f"skipSegments: {bad} not below source.scanSegments ({src.scan_segments}); "
                     "segments are numbered from 0"
                 )
-    if tgt.stream_changes:
+    if tgt.stream_changes and config.checkpoint_location is None:
         problems.append(
-            "target.streamChanges: live replication is not available in this version yet; "
-            "set it to false to copy a snapshot"
+            "target.streamChanges: replication needs a place for its checkpoints; set savepoints.path "
+            "(or streaming.checkpointLocation)"
         )
     if _place(src, src.table) == _place(tgt, config.target_table):
         problems.append(

@@ -142,6 +142,26 @@ def _b64(data: bytes | str) -> str:
     return data if isinstance(data, str) else base64.b64encode(data).decode("ascii")
 
 
+def repair_image(item: Mapping[str, Any]) -> Item:
+    """A stream image as PutItem accepts it: an empty map is ``{"M": {}}``.
+
+    Real DynamoDB Streams send ``{"M": {}}``; DynamoDB Local sends a bare ``{}``, which PutItem
+    rejects. Everything else is returned as it is (same objects).
+    """
+    return {name: _repair(value) for name, value in item.items()}
+
+
+def _repair(value: Mapping[str, Any]) -> dict[str, Any]:
+    if not value:
+        return {"M": {}}
+    ((tag, inner),) = value.items()
+    if tag == "M":
+        return {"M": {k: _repair(v) for k, v in inner.items()}}
+    if tag == "L":
+        return {"L": [_repair(v) for v in inner]}
+    return value  # type: ignore[return-value]
+
+
 def item_to_wire(item: Mapping[str, Any]) -> dict[str, Any]:
     """A whole item (or key) in wire form: each attribute through :func:`to_wire`."""
     return {name: to_wire(value) for name, value in item.items()}

@@ -47,9 +47,13 @@ class SnapshotSavepoint:
     source_endpoint: str = ""
     target_endpoint: str = ""
     segments: dict[int, SegmentState] = field(default_factory=dict)
+    #: With streamChanges: the stream whose changes follow the snapshot, and when it was pinned
+    #: (before the first Scan page was read).
     started_at: float = field(default_factory=time.time)
     updated_at: float = 0.0
     completed_at: float | None = None
+    stream_arn: str | None = None
+    stream_pinned_at: float | None = None
     version: int = VERSION
 
     def segment(self, number: int) -> SegmentState:

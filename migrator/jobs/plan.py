@@ -15,7 +15,7 @@ from ..config import MigratorConfig
 from ..errors import SavepointError, SourceError
 from ..savepoints import SavepointStore, SnapshotSavepoint, savepoint_name
 from ..sources.dynamodb.scan import ScanSegment, page_limit, plan_segment_count
-from ..sources.dynamodb.table import TableInfo, describe_table
+from ..sources.dynamodb.table import TableInfo, describe_table, stream_problem
 from ..targets.dynamodb_table import TargetPlan, describe_request, plan_target
 from ..throttle import DEFAULT_READ_PERCENT, DEFAULT_WRITE_PERCENT, ThroughputCap, throughput_cap
 
@@ -52,6 +52,17 @@ class SnapshotPlan:
     store: SavepointStore | None
     resumed: bool
     now: float = field(default_factory=time.time)
+    stream_problem: str | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything that stops the run before it writes anything."""
+        return self.target.problems + ([self.stream_problem] if self.stream_problem else [])
+
+    @property
+    def copies_snapshot(self) -> bool:
+        target = self.config.target
+        return not (target.stream_changes and target.skip_initial_snapshot_transfer)
 
     @property
     def target_key_names(self) -> list[str]:
@@ -99,7 +110,28 @@ class SnapshotPlan:
         else:
             out.append("  savepoint    : none (set savepoints.path to make the copy resumable)")
         out.append(f"  dead letters : {cfg.dead_letter_path or 'none: a refused item stops the job'}")
+        if cfg.target.stream_changes:
+            out.extend(self._stream_lines())
+        elif not self.copies_snapshot:
+            out.append("  snapshot     : skipped (skipInitialSnapshotTransfer)")
         return out
+
+    def _stream_lines(self) -> list[str]:
+        cfg, src = self.config, self.source
+        if self.stream_problem:
+            return [f"  stream       : INCOMPATIBLE: {self.stream_problem}"]
+        if src.stream_arn:
+            how = f"use the existing {src.stream_view_type} stream {src.stream_arn}"
+        else:
+            how = f"enable a {cfg.streaming.view_type} stream on {src.name} and wait until it is ENABLED"
+        lines = [f"  stream       : {how}; its position is pinned before the first Scan page"]
+        if not self.copies_snapshot:
+            lines.append("  snapshot     : skipped (skipInitialSnapshotTransfer): changes only")
+        idle = cfg.streaming.stop_when_idle_seconds
+        lines.append(f"  replication  : then apply every change, {cfg.streaming.trigger_seconds:g} s micro-batches of up "
+                     f"to {cfg.streaming.max_records_per_batch:,} records, checkpoint {cfg.checkpoint_location}, "
+                     + (f"stop after {idle:g} s without changes" if idle else "until stopped"))
+        return lines
 
 
 def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> SnapshotPlan:
@@ -176,4 +208,5 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         scan_limit=page_limit(read_cap.per_task, write_cap.per_task, source.average_item_bytes),
         cores=cores, savepoint=savepoint, store=store, resumed=resumed,
         now=time.time() if now is None else now,
+        stream_problem=stream_problem(source) if config.target.stream_changes else None,
     )

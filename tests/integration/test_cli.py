@@ -44,9 +44,19 @@ def migrator(*args, env_extra=None, **popen):
     return [sys.executable, "-m", "migrator", *args], env
 
 
-def run(*args, env_extra=None, timeout=300):
+def run(*args, env_extra=None, timeout=300, timeout_hook=None):
+    """Run the CLI to its end; ``timeout_hook`` is called once it has started (to end a load)."""
     command, env = migrator(*args, env_extra=env_extra)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    if timeout_hook is None:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        timeout_hook()
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException:
+        proc.kill()
+        raise
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def test_bad_config_fails_before_spark_starts(tmp_path):

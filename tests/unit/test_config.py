@@ -192,9 +192,18 @@ def test_same_table_name_in_another_account_is_fine():
     assert config.target_table == "orders"
 
 
-def test_stream_changes_is_refused_until_live_replication_exists():
+def test_stream_changes_need_a_checkpoint_location():
     found = problems(with_changes(target={"streamChanges": True}))
-    assert found[0].startswith("target.streamChanges: live replication is not available")
+    assert found == ["target.streamChanges: replication needs a place for its checkpoints; set savepoints.path "
+                     "(or streaming.checkpointLocation)"]
+    config = parse_config(with_changes(target={"streamChanges": True}, savepoints={"path": "s3a://bucket/sp"}))
+    assert config.checkpoint_location == "s3a://bucket/sp/checkpoints/orders-to-orders_copy"
+    assert config.streaming.trigger_seconds == 1.0 and config.streaming.view_type == "NEW_IMAGE"
+    config = parse_config(with_changes(target={"streamChanges": True},
+                                       streaming={"checkpointLocation": "/cp", "viewType": "NEW_AND_OLD_IMAGES",
+                                                  "stopWhenIdleSeconds": 30, "maxRecordsPerBatch": 500}))
+    assert config.checkpoint_location == "/cp" and config.streaming.stop_when_idle_seconds == 30
+    assert problems(with_changes(streaming={"viewType": "KEYS_ONLY"}))[0].startswith("streaming.viewType: got 'KEYS_ONLY'")
 
 
 def test_dead_letter_path_defaults_under_savepoints():

@@ -6,11 +6,15 @@ Both sides of a migration are described with :func:`describe_table`; the target 
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ...clients import error_code
 from ...errors import SourceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,3 +137,41 @@ def _index(index: dict[str, Any], with_throughput: bool) -> dict[str, Any]:
             "WriteCapacityUnits": throughput["WriteCapacityUnits"],
         }
     return out
+
+
+#: Stream view types that carry the new item image, which replication needs.
+IMAGE_VIEW_TYPES = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
+def stream_problem(info: TableInfo) -> str | None:
+    """Why the table's existing stream cannot feed replication, or None when it can (or is absent)."""
+    if info.stream_arn is None or info.stream_view_type in IMAGE_VIEW_TYPES:
+        return None
+    return (f"source table {info.name!r} has a stream of view type {info.stream_view_type}, which does not "
+            "carry the new item images replication needs; switch it to NEW_IMAGE or NEW_AND_OLD_IMAGES "
+            "(a table's stream view type cannot be changed in place: disable the stream and enable it "
+            "again with the new type, then rerun; changes made in between are covered by the snapshot)")
+
+
+def enable_stream(client: Any, streams: Any, table: str, view_type: str,
+                  sleep: Callable[[float], None] = time.sleep, timeout: float = 300.0) -> str:
+    """Enable the table's stream, wait until it is ENABLED, and return its ARN.
+
+    Parameters
+    ----------
+    client, streams
+        boto3 ``dynamodb`` and ``dynamodbstreams`` clients for the source.
+    """
+    client.update_table(TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": view_type})
+    deadline = time.monotonic() + timeout
+    while True:
+        described = client.describe_table(TableName=table)["Table"]
+        arn = described.get("LatestStreamArn")
+        if arn and described.get("TableStatus") == "ACTIVE":
+            status = streams.describe_stream(StreamArn=arn, Limit=1)["StreamDescription"]["StreamStatus"]
+            if status == "ENABLED":
+                return arn
+        if time.monotonic() > deadline:
+            raise SourceError(f"the stream of table {table!r} did not become ENABLED within {timeout:.0f} s", table)
+        log.info("waiting for the stream of %s to become ENABLED", table)
+        sleep(1.0)

@@ -1,0 +1,96 @@
+"""Stream changes: which change of a key wins within a micro-batch, and what applying it means.
+
+A micro-batch may hold several changes of one key; only the last one in stream order matters, and
+applying it twice leaves the target as applying it once (a put of the whole new image, or a delete
+by key). That is what makes at-least-once delivery exactly-once in effect.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from .convert import item_from_wire, key_tuple, rename_item
+
+EVENTS = ("INSERT", "MODIFY", "REMOVE")
+
+
+@dataclass(frozen=True)
+class Change:
+    """The last change of one key in a batch, ready to apply."""
+
+    event: str
+    sequence: int
+    keys: dict
+    image: dict | None
+
+    @property
+    def is_delete(self) -> bool:
+        return self.event == "REMOVE" or self.image is None
+
+
+@dataclass
+class BatchCounts:
+    """Changes received per event type, and what was applied."""
+
+    INSERT: int = 0
+    MODIFY: int = 0
+    REMOVE: int = 0
+    puts: int = 0
+    deletes: int = 0
+    dead_lettered: int = 0
+    newest: float | None = None
+
+    def add(self, other: "BatchCounts") -> None:
+        for name in ("INSERT", "MODIFY", "REMOVE", "puts", "deletes", "dead_lettered"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.newest is not None:
+            self.newest = other.newest if self.newest is None else max(self.newest, other.newest)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BatchCounts":
+        return cls(**data)
+
+
+def last_changes(rows: Iterable[Any], renames: Mapping[str, str]) -> tuple[list[Change], BatchCounts]:
+    """Keep, per key, the change with the highest sequence number; count what came in.
+
+    ``rows`` carry the columns of the ``dynamodb-streams`` source (``event_name``, ``keys``,
+    ``new_image``, ``sequence_number``, ``approximate_creation_time``). Keys compare by value
+    (numbers as decimals), and renames are applied to keys and images.
+    """
+    counts = BatchCounts()
+    latest: dict[tuple, Change] = {}
+    for row in rows:
+        event = row.event_name
+        if event in EVENTS:
+            setattr(counts, event, getattr(counts, event) + 1)
+        created = row.approximate_creation_time
+        if isinstance(created, datetime):
+            stamp = created.timestamp()
+            counts.newest = stamp if counts.newest is None else max(counts.newest, stamp)
+        keys = item_from_wire(json.loads(row.keys))
+        identity = key_tuple(keys)
+        number = int(row.sequence_number)
+        current = latest.get(identity)
+        if current is not None and current.sequence >= number:
+            continue
+        image = item_from_wire(json.loads(row.new_image)) if row.new_image and event != "REMOVE" else None
+        latest[identity] = Change(event, number, rename_item(keys, renames),
+                                  rename_item(image, renames) if image is not None else None)
+    return list(latest.values()), counts
+
+
+def batch_line(batch_id: int, counts: BatchCounts, lag: float | None) -> str:
+    """``batch 12: | INSERT | 40 | MODIFY | 5 | REMOVE | 2 |  lag 1.3 s`` (Scylla Migrator's layout)."""
+    line = f"batch {batch_id}: | INSERT | {counts.INSERT} | MODIFY | {counts.MODIFY} | REMOVE | {counts.REMOVE} |"
+    if lag is not None:
+        line += f"  lag {lag:.1f} s"
+    if counts.dead_lettered:
+        line += f"  dead-lettered {counts.dead_lettered}"
+    return line

@@ -1,0 +1,134 @@
+"""A whole migration: pin the stream, copy the snapshot, replicate changes.
+
+Order matters for "no lost change": the stream is enabled (or an existing one is checked) and its
+position recorded in the savepoint *before* the first Scan page is read. Every change made after
+that point is in the stream; replication starts from that position once the snapshot is complete,
+so a change made during the snapshot is applied even if the scan read the item before it. Changes
+the snapshot already saw are applied again, which converges to the same item.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from ..errors import SavepointError, SourceError
+from ..sources.dynamodb.streams import StreamTrimmedError
+from ..sources.dynamodb.table import describe_table, enable_stream, stream_problem
+from .plan import SnapshotPlan
+from .snapshot import run_snapshot
+from .streaming import ApplyTask, run_streaming
+
+log = logging.getLogger(__name__)
+
+#: DynamoDB Streams keep records 24 hours. Replication must start within that time of the pin.
+RETENTION_SECONDS = 24 * 3600
+#: Margin for clock skew and the time the first batch takes to reach the oldest records.
+RETENTION_MARGIN_SECONDS = 15 * 60
+
+
+def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float]:
+    """Make sure the source has a usable stream and record its position; returns (ARN, pinned at).
+
+    A stream pinned by an earlier run of this migration is kept (its pin time too), provided it is
+    still the table's stream.
+    """
+    config, savepoint = plan.config, plan.savepoint
+    client = plan.source_spec.dynamodb()
+    info = describe_table(client, plan.source.name, plan.source_spec.describe())
+    if info is None:
+        raise SourceError(f"source table {plan.source.name!r} disappeared", plan.source.name)
+    problem = stream_problem(info)
+    if problem:
+        raise SourceError(problem, info.name)
+    if savepoint.stream_arn:
+        if info.stream_arn != savepoint.stream_arn:
+            raise StreamTrimmedError(
+                f"the savepoint pinned stream {savepoint.stream_arn}, but {info.name!r} now has "
+                f"{info.stream_arn or 'no stream'}: changes made while it was off are lost to this migration; "
+                "move the savepoint and checkpoint away to start over with a new snapshot", info.name)
+        return savepoint.stream_arn, float(savepoint.stream_pinned_at or 0.0)
+    started = savepoint.done_segments or any(s.items for s in savepoint.segments.values())
+    if started and plan.copies_snapshot:
+        raise SavepointError(
+            f"the snapshot in {plan.store.path if plan.store else 'the savepoint'} was started without "
+            "streamChanges, so no stream position was pinned before it: changes made since may be missing. "
+            "Move the savepoint away to take a new snapshot with streamChanges on",
+            plan.store.path if plan.store else None)
+    if info.stream_arn is None:
+        log.info("enabling a %s stream on %s", config.streaming.view_type, info.name)
+        arn = enable_stream(client, plan.source_spec.streams(), info.name, config.streaming.view_type)
+    else:
+        arn = info.stream_arn
+        log.info("using the existing %s stream of %s; the changes it still holds from before the snapshot "
+                 "(up to 24 h) are applied again first, in order, which converges to the same items",
+                 info.stream_view_type, info.name)
+    savepoint.stream_arn = arn
+    savepoint.stream_pinned_at = time.time() if now is None else now
+    if plan.store is not None:
+        plan.store.save(savepoint)
+    log.info("stream %s pinned: replication will start from its oldest record", arn)
+    return arn, savepoint.stream_pinned_at
+
+
+def check_retention(checkpoint: str, pinned_at: float, now: float | None = None) -> None:
+    """Refuse to start replication from the pin if the stream may have trimmed changes since.
+
+    Only for a first start: once Spark has checkpointed offsets, the reader detects trimmed
+    records itself (``TrimmedDataAccessException``).
+    """
+    if _has_offsets(checkpoint):
+        return
+    age = (time.time() if now is None else now) - pinned_at
+    if age > RETENTION_SECONDS - RETENTION_MARGIN_SECONDS:
+        raise StreamTrimmedError(
+            f"the stream position was pinned {age / 3600:.1f} hours ago, and DynamoDB Streams keep changes "
+            "24 hours: changes made early in the snapshot may already be trimmed, so they would be lost. "
+            "Move the savepoint and checkpoint away and start over (a faster snapshot: more segments or "
+            "capacity)")
+
+
+def _has_offsets(checkpoint: str) -> bool:
+    parts = urlsplit(checkpoint)
+    if parts.scheme not in ("", "file"):
+        return True  # a remote checkpoint: the reader's own trimmed-data checks apply
+    path = parts.path if parts.scheme else checkpoint
+    offsets = os.path.join(path, "offsets")
+    return os.path.isdir(offsets) and any(name.isdigit() for name in os.listdir(offsets))
+
+
+def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_when_idle: float | None,
+                  emit: Callable[[list[str]], None], log_every: float = 5.0,
+                  streaming: threading.Event | None = None) -> None:
+    """Everything the configuration asks for; each phase's summary goes to ``emit`` as it ends.
+
+    ``streaming`` is set when replication starts (signals then stop it gracefully); ``stop`` ends
+    replication after the batch in flight.
+    """
+    config = plan.config
+    stream_arn = pinned_at = None
+    if config.target.stream_changes:
+        stream_arn, pinned_at = pin_stream(plan)
+    if plan.copies_snapshot:
+        emit(run_snapshot(spark, plan, log_every=log_every).lines())
+    elif plan.target.action == "create":
+        from ..targets.dynamodb_table import create_target_table
+
+        create_target_table(plan.target_spec.dynamodb(), plan.target, tolerate_missing_ttl=config.target.is_alternator)
+    if not config.target.stream_changes or stop.is_set():
+        return
+    checkpoint = config.checkpoint_location
+    check_retention(checkpoint, pinned_at)
+    task = ApplyTask(target=plan.target_spec, table=plan.target.table, key_names=plan.target_key_names,
+                     renames=config.rename_map, batch_size=config.target.batch_size,
+                     concurrency=config.target.write_concurrency, dead_letter_dir=config.dead_letter_path)
+    if streaming is not None:
+        streaming.set()
+    result = run_streaming(spark, plan.source_spec, stream_arn, task, plan.source.name, checkpoint,
+                           config.streaming.trigger_seconds, config.streaming.max_records_per_batch,
+                           stop_when_idle, stop)
+    emit(result.lines(plan.source.name))

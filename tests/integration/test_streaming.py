@@ -1,0 +1,127 @@
+"""Live replication end to end: CLI runs that enable the stream, copy, replicate, and converge."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from devtools import datagen
+from devtools.load import LoadGenerator
+from tests.conftest import eventually
+from tests.integration.test_cli import run, start_background, write_config
+
+
+def assert_identical(ddb, table):
+    """Source and target hold the same items: nothing missing, nothing extra, nothing different."""
+    source, target = ddb
+    before = datagen.by_key(datagen.scan_all(source.client(), table))
+    after = datagen.by_key(datagen.scan_all(target.client(), table))
+    missing = before.keys() - after.keys()
+    extra = after.keys() - before.keys()
+    differ = [k for k in before.keys() & after.keys() if before[k] != after[k]]
+    assert (len(missing), len(extra), len(differ)) == (0, 0, 0), (
+        f"missing {sorted(missing)[:3]}, extra {sorted(extra)[:3]}, different {differ[:3]}")
+    return len(before)
+
+
+def streaming_config(tmp_path, ddb, table, **extra):
+    extra.setdefault("savepoints", {"path": str(tmp_path / "sp"), "intervalSeconds": 1})
+    target = {"streamChanges": True, **extra.pop("target", {})}
+    return write_config(tmp_path / "stream.yaml", ddb, table, target=target, **extra)
+
+
+def log_text(tmp_path):
+    return (tmp_path / "first-run.log").read_text()
+
+
+@pytest.mark.slow
+def test_load_during_stream_setup_snapshot_and_replication_converges(ddb, table_name, tmp_path):
+    source, target = ddb
+    datagen.create_table(source.client(), table_name)
+    datagen.put_items(source.client(), table_name, datagen.generate_items(10_000, seed=61, sizes=(100, 300)))
+    load = LoadGenerator(source.client(), table_name, keys=10_000, rate=150, seed=62)
+    load.start()
+    config = streaming_config(tmp_path, ddb, table_name, source={"scanSegments": 4},
+                              streaming={"triggerSeconds": 1, "stopWhenIdleSeconds": 6})
+    proc, log = start_background(config, tmp_path)
+    try:
+        def replicating():
+            text = log_text(tmp_path)
+            assert "batch 3:" in text, text[-2000:]
+        eventually(replicating, timeout=240)
+        ops = load.stop()
+        assert proc.wait(timeout=240) == 0, log_text(tmp_path)[-3000:]
+    finally:
+        load.done.set()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    text = log_text(tmp_path)
+    assert "enabling a NEW_IMAGE stream" in text and "stopped (idle for 6 s)" in text
+    assert sum(ops.values()) > 1000 and ops["delete"] > 100
+    assert assert_identical(ddb, table_name) > 5000
+
+
+@pytest.mark.slow
+def test_sigkill_during_replication_then_rerun_converges_without_a_new_snapshot(ddb, table_name, tmp_path):
+    source, target = ddb
+    datagen.create_table(source.client(), table_name)
+    datagen.put_items(source.client(), table_name, datagen.generate_items(2000, seed=71, sizes=(200,)))
+    load = LoadGenerator(source.client(), table_name, keys=2500, rate=100, seed=72)
+    config = streaming_config(tmp_path, ddb, table_name)
+    proc, log = start_background(config, tmp_path)
+    try:
+        def snapshot_done():
+            assert "snapshot " + table_name + " -> " + table_name + ": done" in log_text(tmp_path)
+        eventually(snapshot_done, timeout=180)
+        load.start()
+
+        def replicating():
+            assert "batch 4:" in log_text(tmp_path)
+        eventually(replicating, timeout=180)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        log.close()
+    # Changes keep coming while the job is down, and during the rerun.
+    done = run("run", "--config", config, "--stop-when-idle", "6", timeout_hook=lambda: load.stop())
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "this run       : 0 items" in done.stdout  # the snapshot was not copied again
+    assert "replicate " + table_name + ": stopped (idle for 6 s)" in done.stdout
+    assert assert_identical(ddb, table_name) > 1000
+
+
+def test_a_stream_without_new_images_is_refused_with_what_to_change(ddb, table_name, tmp_path):
+    source, _ = ddb
+    datagen.create_table(source.client(), table_name,
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    done = run("run", "--config", streaming_config(tmp_path, ddb, table_name), "--dry-run")
+    assert done.returncode == 2
+    assert "stream       : INCOMPATIBLE: source table" in done.stdout
+    assert "view type KEYS_ONLY" in done.stdout and "NEW_IMAGE or NEW_AND_OLD_IMAGES" in done.stdout
+    real = run("run", "--config", streaming_config(tmp_path, ddb, table_name))
+    assert real.returncode == 2 and "view type KEYS_ONLY" in real.stderr
+
+
+@pytest.mark.slow
+def test_an_existing_stream_is_used_and_skip_initial_snapshot_replicates_changes_only(ddb, table_name, tmp_path):
+    source, target = ddb
+    datagen.create_table(source.client(), table_name)
+    old = datagen.generate_items(100, seed=81)
+    datagen.put_items(source.client(), table_name, old)
+    source.client().update_table(TableName=table_name, StreamSpecification={
+        "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    # Changes after the stream exists: the only ones a changes-only run may carry.
+    new = datagen.generate_items(40, seed=82, start=1000)
+    datagen.put_items(source.client(), table_name, new)
+    source.client().delete_item(TableName=table_name, Key={"pk": old[0]["pk"], "sk": old[0]["sk"]})
+    config = streaming_config(tmp_path, ddb, table_name, target={"skipInitialSnapshotTransfer": True},
+                              streaming={"stopWhenIdleSeconds": 5})
+    done = run("run", "--config", config)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "using the existing NEW_AND_OLD_IMAGES stream" in done.stdout
+    assert "items copied" not in done.stdout  # no snapshot
+    copied = datagen.by_key(datagen.scan_all(target.client(), table_name))
+    assert copied == datagen.by_key(new)
