@@ -58,4 +58,7 @@ with open(os.path.join(build, "launch.py"), "w") as f:
     f.write("from migrator.cli import main\nraise SystemExit(main())\n")
 PY
 
+# The driver-side process that plans streaming micro-batches does not see --py-files; PYTHONPATH,
+# which the driver's JVM passes on to it, does (client deploy mode; see README for cluster mode).
+export PYTHONPATH="$build/migrator.zip${PYTHONPATH:+:$PYTHONPATH}"
 exec "$submit" --name "migrator" --py-files "$build/migrator.zip" "${spark_args[@]}" "$build/launch.py" "$@"

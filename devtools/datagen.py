@@ -169,6 +169,13 @@ def normalize(value: Any) -> Any:
     raise TypeError(f"not DynamoDB JSON: {value!r}")
 
 
+def normalize_wire(item: dict[str, Any]) -> dict[str, Any]:
+    """An item in wire form (binary as base64 text) back to boto3's form, for comparisons."""
+    from migrator.convert import item_from_wire
+
+    return item_from_wire(item)
+
+
 def by_key(items: Iterable[dict[str, Any]], key_names: Iterable[str] = ("pk", "sk")) -> dict[tuple, Any]:
     """Items indexed by their (normalised) primary key, each normalised."""
     names = list(key_names)

@@ -1,8 +1,10 @@
-"""The demo behind ``./demo.sh``: a real migration between two local DynamoDB servers.
+"""The demo behind ``./demo.sh``: a real zero-downtime migration between two local DynamoDB servers.
 
 It starts two DynamoDB Local instances, creates a source table with a GSI, an LSI and TTL, loads
-it with every attribute type and generated items of mixed sizes, runs ``python -m migrator run``
-as a user would, compares both tables item by item, and stops the servers.
+it with every attribute type and generated items of mixed sizes, starts a live write load on it,
+and runs ``python -m migrator run`` as a user would: stream enabled and pinned, snapshot copied,
+changes replicated. Once replication is running it stops the load; the migrator exits when it has
+been idle a few seconds. Then both tables are compared item by item, and the servers stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 import time
 
 from . import datagen
+from .load import LoadGenerator
 from .servers import CACHE, start_pair
 
 TABLE = "demo_orders"
@@ -23,6 +26,7 @@ TABLE = "demo_orders"
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run a demo migration between two local DynamoDB servers.")
     parser.add_argument("--items", type=int, default=20_000, help="generated items besides the all-types set")
+    parser.add_argument("--rate", type=float, default=50.0, help="live write operations per second during the run")
     args = parser.parse_args()
     workdir = os.path.join(CACHE, "demo")
     os.makedirs(workdir, exist_ok=True)
@@ -52,9 +56,21 @@ def main() -> int:
                                        savepoints=os.path.join(workdir, "savepoints")))
         # Fresh servers each time: a savepoint of an earlier demo would not apply.
         shutil.rmtree(os.path.join(workdir, "savepoints"), ignore_errors=True)
-        command = [sys.executable, "-m", "migrator", "run", "--config", config]
+        load = LoadGenerator(client, TABLE, keys=len(items), rate=args.rate, seed=43)
+        print(f"demo: writing to the source at {args.rate:g} operations/s (puts, updates, deletes) from now on",
+              flush=True)
+        load.start()
+        command = [sys.executable, "-m", "migrator", "run", "--config", config, "--stop-when-idle", "5"]
         print(f"demo: running {' '.join(command[1:])}", flush=True)
-        status = subprocess.call(command)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            if "batch 5:" in line and not load.done.is_set():
+                ops = load.stop()
+                print(f"demo: load stopped after {sum(ops.values()):,} operations {ops}; the migrator stops "
+                      "once it has seen no change for 5 s", flush=True)
+        status = proc.wait()
+        load.done.set()
         if status != 0:
             print(f"demo: migrator exited with {status}", flush=True)
             return status
@@ -86,7 +102,7 @@ target:
   endpoint: {{host: http://127.0.0.1, port: {target_port}}}
   region: us-east-1
   credentials: {{accessKey: demo, secretKey: demo-secret}}
-  streamChanges: false
+  streamChanges: true
 savepoints:
   path: {savepoints}
   intervalSeconds: 5

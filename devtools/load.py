@@ -25,12 +25,13 @@ class LoadGenerator(threading.Thread):
     """
 
     def __init__(self, client: Any, table: str, keys: int = 10_000, rate: float = 100.0, seed: int = 7,
-                 mix: tuple[float, float, float] = (0.5, 0.3, 0.2), hash_only: bool = False):
+                 mix: tuple[float, float, float] = (0.5, 0.3, 0.2), hash_only: bool = False, batch: int = 1):
         super().__init__(name=f"load-{table}", daemon=True)
         self.client, self.table, self.keys, self.rate = client, table, keys, rate
         self.rng = random.Random(seed)
         self.mix = mix
         self.hash_only = hash_only
+        self.batch = batch
         self.done = threading.Event()
         self.ops = {"put": 0, "update": 0, "delete": 0}
         self.error: BaseException | None = None
@@ -45,8 +46,11 @@ class LoadGenerator(threading.Thread):
         next_at = time.monotonic()
         try:
             while not self.done.is_set():
-                self.one()
-                next_at += 1.0 / self.rate
+                if self.batch > 1:
+                    self.many()
+                else:
+                    self.one()
+                next_at += self.batch / self.rate
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     self.done.wait(delay)  # pacing the load, not waiting for a condition
@@ -72,6 +76,24 @@ class LoadGenerator(threading.Thread):
         else:
             self.client.delete_item(TableName=self.table, Key=key)
             self.ops["delete"] += 1
+
+    def many(self) -> None:
+        """One BatchWriteItem of ``batch`` puts and deletes on distinct keys (for high rates;
+        BatchWriteItem has no updates)."""
+        requests = []
+        for n in self.rng.sample(range(self.keys), self.batch):
+            key = self.key(n)
+            if self.rng.random() < self.mix[0] + self.mix[1]:
+                item = {**key, "v": {"N": str(self.rng.randrange(10**9))}, "written_at": {"N": repr(time.time())},
+                        "payload": {"S": "p" * self.rng.randrange(10, 400)}}
+                requests.append({"PutRequest": {"Item": item}})
+                self.ops["put"] += 1
+            else:
+                requests.append({"DeleteRequest": {"Key": key}})
+                self.ops["delete"] += 1
+        while requests:
+            answer = self.client.batch_write_item(RequestItems={self.table: requests})
+            requests = answer.get("UnprocessedItems", {}).get(self.table, [])
 
     def stop(self) -> dict:
         self.done.set()

@@ -123,9 +123,12 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
         return
     checkpoint = config.checkpoint_location
     check_retention(checkpoint, pinned_at)
+    # The write cap is shared by the partitions of a batch, at most one per core at a time.
+    write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
     task = ApplyTask(target=plan.target_spec, table=plan.target.table, key_names=plan.target_key_names,
                      renames=config.rename_map, batch_size=config.target.batch_size,
-                     concurrency=config.target.write_concurrency, dead_letter_dir=config.dead_letter_path)
+                     concurrency=config.target.write_concurrency, dead_letter_dir=config.dead_letter_path,
+                     write_rate=write_rate)
     if streaming is not None:
         streaming.set()
     result = run_streaming(spark, plan.source_spec, stream_arn, task, plan.source.name, checkpoint,

@@ -21,6 +21,7 @@ from ..clients import ClientSpec
 from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError
 from ..targets.dynamodb import DynamoDBWriter
+from ..throttle import RateLimiter
 from .ui import spark_job
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class ApplyTask:
     batch_size: int
     concurrency: int
     dead_letter_dir: str | None
+    write_rate: float | None = None
 
 
 def apply_partition(task: ApplyTask, rows: Iterator[Any]) -> Iterator[dict]:
@@ -45,9 +47,10 @@ def apply_partition(task: ApplyTask, rows: Iterator[Any]) -> Iterator[dict]:
     if changes:
         dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.table}-stream")
                        if task.dead_letter_dir else None)
+        limiter = RateLimiter(task.write_rate, time.monotonic()) if task.write_rate else None
         writer = DynamoDBWriter(task.target.dynamodb(retries=1), task.table, task.key_names,
-                                batch_size=task.batch_size, concurrency=task.concurrency,
-                                request_capacity=False, dead_letter=dead_letter)
+                                batch_size=task.batch_size, concurrency=task.concurrency, limiter=limiter,
+                                request_capacity=limiter is not None, dead_letter=dead_letter)
         try:
             for change in changes:
                 if change.is_delete:

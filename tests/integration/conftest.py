@@ -30,6 +30,10 @@ def ddb() -> Any:
 def spark():
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # For sources used without a ClientSpec (the default AWS chain): the JVM and the Python
+    # processes it starts take the environment as it is now, so set it before the session.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     from pyspark.sql import SparkSession
 
     session = (SparkSession.builder.master("local[2]").appName("migrator-tests")

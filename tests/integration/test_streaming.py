@@ -65,7 +65,7 @@ def test_load_during_stream_setup_snapshot_and_replication_converges(ddb, table_
 
 
 @pytest.mark.slow
-def test_sigkill_during_replication_then_rerun_converges_without_a_new_snapshot(ddb, table_name, tmp_path):
+def test_sigkill_during_replication_then_rerun_converges_and_sigterm_stops_cleanly(ddb, table_name, tmp_path):
     source, target = ddb
     datagen.create_table(source.client(), table_name)
     datagen.put_items(source.client(), table_name, datagen.generate_items(2000, seed=71, sizes=(200,)))
@@ -85,11 +85,27 @@ def test_sigkill_during_replication_then_rerun_converges_without_a_new_snapshot(
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         log.close()
-    # Changes keep coming while the job is down, and during the rerun.
-    done = run("run", "--config", config, "--stop-when-idle", "6", timeout_hook=lambda: load.stop())
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "this run       : 0 items" in done.stdout  # the snapshot was not copied again
-    assert "replicate " + table_name + ": stopped (idle for 6 s)" in done.stdout
+    # Changes keep coming while the job is down, and during the rerun; once they stop and the
+    # target has caught up, SIGTERM ends the rerun after the batch in flight.
+    (tmp_path / "first-run.log").rename(tmp_path / "killed-run.log")
+    proc, log = start_background(config, tmp_path)
+    try:
+        def resumed():
+            assert "batch " in log_text(tmp_path).split("replicating arn:")[-1]
+        eventually(resumed, timeout=180)
+        load.stop()
+        eventually(lambda: assert_identical(ddb, table_name), timeout=120, interval=1.0)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143
+    finally:
+        load.done.set()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    text = log_text(tmp_path)
+    assert "this run       : 0 items" in text  # the snapshot was not copied again
+    assert "stopping after the batch in flight (SIGTERM)" in text
+    assert "replicate " + table_name + ": stopped (signal)" in text
     assert assert_identical(ddb, table_name) > 1000
 
 
