@@ -42,10 +42,14 @@ class BatchCounts:
     deletes: int = 0
     dead_lettered: int = 0
     newest: float | None = None
+    #: Whether any creation time had seconds: DynamoDB Local truncates them to the minute, which
+    #: makes a lag computed from them meaningless.
+    fine_times: bool = False
 
     def add(self, other: "BatchCounts") -> None:
         for name in ("INSERT", "MODIFY", "REMOVE", "puts", "deletes", "dead_lettered"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.fine_times = self.fine_times or other.fine_times
         if other.newest is not None:
             self.newest = other.newest if self.newest is None else max(self.newest, other.newest)
 
@@ -72,6 +76,7 @@ def last_changes(rows: Iterable[Any], renames: Mapping[str, str]) -> tuple[list[
             setattr(counts, event, getattr(counts, event) + 1)
         created = row.approximate_creation_time
         if isinstance(created, datetime):
+            counts.fine_times = counts.fine_times or bool(created.second or created.microsecond)
             stamp = created.timestamp()
             counts.newest = stamp if counts.newest is None else max(counts.newest, stamp)
         keys = item_from_wire(json.loads(row.keys))
@@ -89,8 +94,10 @@ def last_changes(rows: Iterable[Any], renames: Mapping[str, str]) -> tuple[list[
 def batch_line(batch_id: int, counts: BatchCounts, lag: float | None) -> str:
     """``batch 12: | INSERT | 40 | MODIFY | 5 | REMOVE | 2 |  lag 1.3 s`` (Scylla Migrator's layout)."""
     line = f"batch {batch_id}: | INSERT | {counts.INSERT} | MODIFY | {counts.MODIFY} | REMOVE | {counts.REMOVE} |"
-    if lag is not None:
+    if lag is not None and counts.fine_times:
         line += f"  lag {lag:.1f} s"
+    elif lag is not None:
+        line += "  lag n/a (record times are whole minutes)"
     if counts.dead_lettered:
         line += f"  dead-lettered {counts.dead_lettered}"
     return line
