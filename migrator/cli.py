@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .config import MigratorConfig, load_config
-from .errors import MigratorError
+from .errors import MigratorError, remote_error
 
 log = logging.getLogger("migrator")
 
@@ -194,12 +194,8 @@ def _warn_ignored(config: MigratorConfig) -> None:
 
 def _task_error(exc: BaseException) -> str | None:
     """The migrator error behind a failed Spark job, if there is one, as one clear line."""
-    text = str(exc)
-    found = re.findall(r"migrator\.errors\.(\w+): (.+)", text)
-    if found:
-        name, message = found[-1]
-        return f"{name} in a Spark task: {message}"
-    return None
+    found = remote_error(str(exc))
+    return f"{found} (in a Spark task)" if found else None
 
 
 def _emit(lines: list[str]) -> None:

@@ -6,6 +6,10 @@ message. The CLI maps them to exit codes.
 
 from __future__ import annotations
 
+import re
+
+_REMOTE = re.compile(r"migrator\.errors\.(\w+): (.+)")
+
 
 class MigratorError(Exception):
     """Base of every error migrator raises on purpose."""
@@ -42,6 +46,11 @@ class SourceError(MigratorError):
         super().__init__(message)
 
 
+class StreamTrimmedError(SourceError):
+    """Changes the migration needs are no longer in the stream (24-hour retention, replaced stream):
+    they are lost to it, and only a new snapshot can recover."""
+
+
 class TargetError(MigratorError):
     """The target cannot be prepared or written (incompatible schema, persistent write error)."""
 
@@ -65,3 +74,13 @@ class SavepointError(MigratorError):
     def __init__(self, message: str, path: str | None = None):
         self.path = path
         super().__init__(message)
+
+
+def remote_error(text: str) -> str | None:
+    """The migrator error inside a failure reported by Spark (a task's or a streaming query's
+    Python traceback, as text), as ``"Name: message"``; None when there is none."""
+    found = _REMOTE.findall(text or "")
+    if not found:
+        return None
+    name, message = found[-1]
+    return f"{name}: {message}"

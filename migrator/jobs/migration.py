@@ -16,8 +16,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from ..errors import SavepointError, SourceError
-from ..sources.dynamodb.streams import StreamTrimmedError
+from ..errors import SavepointError, SourceError, StreamTrimmedError
 from ..sources.dynamodb.table import describe_table, enable_stream, stream_problem
 from .plan import SnapshotPlan
 from .snapshot import run_snapshot

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 from ..changes import BatchCounts, batch_line, last_changes
 from ..clients import ClientSpec
 from ..deadletter import DeadLetterWriter
-from ..errors import MigratorError
+from ..errors import MigratorError, remote_error
 from ..targets.dynamodb import DynamoDBWriter
 from ..throttle import RateLimiter
 from .ui import spark_job
@@ -82,7 +82,7 @@ class StreamingResult:
             f"  changes        : {t.INSERT:,} INSERT, {t.MODIFY:,} MODIFY, {t.REMOVE:,} REMOVE",
             f"  applied        : {t.puts:,} puts, {t.deletes:,} deletes (last change per key per batch)",
             f"  dead-lettered  : {t.dead_lettered:,} items",
-        ]
+        ] + ([f"  last lag       : {self.last_lag:.1f} s"] if self.last_lag is not None else [])
 
 
 class BatchApplier:
@@ -94,7 +94,6 @@ class BatchApplier:
         self.clock = clock
         self.result = StreamingResult()
         self.busy = threading.Event()
-        self.last_applied = 0.0
 
     def __call__(self, batch_df: Any, batch_id: int) -> None:
         self.busy.set()
@@ -109,8 +108,7 @@ class BatchApplier:
             lag = self.clock() - counts.newest if counts.newest is not None else None
             self.result.batches += 1
             self.result.totals.add(counts)
-            self.result.last_lag = lag
-            self.last_applied = time.monotonic()
+            self.result.last_lag = lag if counts.fine_times else None
             log.info("%s", batch_line(batch_id, counts, lag))
         finally:
             self.busy.clear()
@@ -199,11 +197,5 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
 
 
 def _query_error(error: Any) -> str:
-    text = str(getattr(error, "desc", error) or error)
-    import re
-
-    found = re.findall(r"migrator\.(?:errors|sources\.dynamodb\.streams)\.(\w+): (.+)", text)
-    if found:
-        name, message = found[-1]
-        return f"{name}: {message}"
-    return f"the replication query failed: {text.splitlines()[0] if text else error}"
+    text = str(getattr(error, "desc", None) or error)
+    return remote_error(text) or f"the replication query failed: {text.splitlines()[0] if text else error}"

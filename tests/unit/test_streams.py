@@ -9,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from migrator.changes import batch_line, last_changes
-from migrator.sources.dynamodb.streams import (Shard, ShardProbe, ShardRange, StreamTrimmedError, list_shards,
+from migrator.errors import StreamTrimmedError
+from migrator.sources.dynamodb.streams import (Shard, ShardProbe, ShardRange, list_shards,
                                                lost_shards, offset, plan_end, plan_ranges, read_range,
                                                readable_shards, record_row, seq)
 
@@ -146,6 +147,14 @@ def test_a_split_is_read_in_lineage_order_across_batches_within_the_limit():
     assert seen.index(("c1", f"{20:021d}")) > seen.index(("p", f"{7:021d}"))
     assert sorted(int(s) for _, s in seen) == list(range(1, 8)) + list(range(20, 25)) + [30, 31]
     assert start["shards"]["p"]["done"] is True
+
+
+def test_the_batch_limit_is_shared_so_that_no_shard_starves():
+    client = FakeStreams({f"s{i}": [record(i * 100 + n, f"k{i}") for n in range(1, 50)] for i in range(4)}, page=100)
+    listing = list_shards(client, ARN)
+    end = plan_end(probe_for(client), listing, offset(ARN, {}), max_records=40)
+    read = {sid: int(p["seq"]) % 100 for sid, p in end["shards"].items()}
+    assert read == {"s0": 10, "s1": 10, "s2": 10, "s3": 10}
 
 
 def test_probe_keeps_its_iterator_between_batches_and_renews_expired_ones():

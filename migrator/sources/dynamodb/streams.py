@@ -33,7 +33,7 @@ from pyspark.sql.streaming.datasource import ReadLimit, ReadMaxRows
 
 from ...clients import ClientSpec, error_code, error_kind
 from ...convert import item_to_wire, repair_image
-from ...errors import SourceError
+from ...errors import SourceError, StreamTrimmedError
 from ...throttle import Backoff, RetryStats, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,6 @@ PROBE_CALLS_PER_SHARD = 2
 
 SCHEMA = ("event_name STRING, keys STRING, new_image STRING, sequence_number STRING, "
           "shard_id STRING, approximate_creation_time TIMESTAMP")
-
-
-class StreamTrimmedError(SourceError):
-    """Changes the migration needs are no longer in the stream: they are lost to it."""
 
 
 @dataclass(frozen=True)
@@ -232,11 +228,14 @@ def plan_end(probe: ShardProbe, listing: list[Shard], start: dict, max_records: 
             "stream's 24-hour retention trimmed changes this migration had not applied, so they are lost; "
             "run a new snapshot (move the savepoint and checkpoint away)")
     budget = max_records if max_records is not None else 10**12
-    for shard in readable_shards(listing, positions):
+    readable = readable_shards(listing, positions)
+    # An equal share per shard, so that busy shards listed first cannot starve the others.
+    share = -(-budget // len(readable)) if readable else 0
+    for shard in readable:
         if budget <= 0:
             break
         current = positions.get(shard.shard_id, {"seq": None, "done": False})
-        last, done, count = probe.advance(shard, current.get("seq"), budget)
+        last, done, count = probe.advance(shard, current.get("seq"), min(share, budget))
         budget -= count
         positions[shard.shard_id] = {"seq": last, "done": done}
     listed = {s.shard_id for s in listing}
