@@ -15,7 +15,6 @@ import secrets
 import socket
 import socketserver
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 

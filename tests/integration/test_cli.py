@@ -135,6 +135,16 @@ def start_background(config, tmp_path, *extra):
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log
 
 
+def end_background(proc, log, load=None):
+    """Clean-up after a background run: stop the load, kill what is still running, close the log."""
+    if load is not None:
+        load.done.set()
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    log.close()
+
+
 def savepoint_progress(directory):
     files = [p for p in directory.iterdir() if p.suffix == ".json"] if directory.exists() else []
     assert files, "no savepoint yet"
@@ -192,9 +202,7 @@ def test_sigterm_saves_progress_and_exits_143(ddb, table_name, tmp_path):
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) == 143
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        end_background(proc, log)
     output = (tmp_path / "first-run.log").read_text()
     assert "interrupted; progress saved in" in output and "stopped by SIGTERM" in output
     copied, data = savepoint_progress(sp)  # written on SIGTERM: the interval alone would not have

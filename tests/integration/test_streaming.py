@@ -10,7 +10,7 @@ import pytest
 from devtools import datagen
 from devtools.load import LoadGenerator
 from tests.conftest import eventually
-from tests.integration.test_cli import run, start_background, write_config
+from tests.integration.test_cli import end_background, run, start_background, write_config
 
 
 def assert_identical(ddb, table):
@@ -54,10 +54,7 @@ def test_load_during_stream_setup_snapshot_and_replication_converges(ddb, table_
         ops = load.stop()
         assert proc.wait(timeout=240) == 0, log_text(tmp_path)[-3000:]
     finally:
-        load.done.set()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        end_background(proc, log, load)
     text = log_text(tmp_path)
     assert "enabling a NEW_IMAGE stream" in text and "stopped (idle for 6 s)" in text
     assert sum(ops.values()) > 1000 and ops["delete"] > 100
@@ -98,10 +95,7 @@ def test_sigkill_during_replication_then_rerun_converges_and_sigterm_stops_clean
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=120) == 143
     finally:
-        load.done.set()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        end_background(proc, log, load)
     text = log_text(tmp_path)
     assert "this run       : 0 items" in text  # the snapshot was not copied again
     assert "stopping after the batch in flight (SIGTERM)" in text
