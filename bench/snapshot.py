@@ -1,13 +1,15 @@
-"""Snapshot copy speed: migrator beside a plain threaded boto3 copier, in one run.
+"""Snapshot copy speed: migrator beside a plain threaded copier, in one run.
 
-Two DynamoDB Local servers; a generated table of mixed item sizes on the source. Each round copies
-the whole table to a fresh target table twice: once with ``python -m migrator run`` (a real CLI
-run on an embedded ``local[N]`` Spark), once with a plain copier (N threads scanning N segments,
-handing 25-item BatchWriteItem calls to a pool of N x W writer threads). Both create their target
-table before the clock starts. Printed: items/s of each, their ratio (target >= 0.9), and the
-migrator driver's peak memory (Python process and its JVM).
+Two DynamoDB Local servers (or, with ``--target mongodb``, a DynamoDB Local source and a
+MongoDB-wire server); a generated table of mixed item sizes on the source. Each round copies the
+whole table to a fresh target twice: once with ``python -m migrator run`` (a real CLI run on an
+embedded ``local[N]`` Spark), once with a plain copier at the same parallelism (N threads scanning
+N segments, handing batches to a pool of N x W writer threads: 25-item BatchWriteItem calls, or
+for MongoDB boto3's TypeDeserializer and ``insert_many`` of 1000 documents, as a hand-written
+copier does). Both create their target before the clock starts. Printed: items/s of each, their
+ratio (target >= 0.9), and the migrator driver's peak memory (Python process and its JVM).
 
-    .cache/venv/bin/python -m bench.snapshot [--items 50000] [--segments 2] [--rounds 1]
+    .cache/venv/bin/python -m bench.snapshot [--items 50000] [--segments 2] [--rounds 3] [--target mongodb]
 """
 
 from __future__ import annotations
@@ -27,23 +29,53 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from devtools import datagen  # noqa: E402
-from devtools.servers import start_pair  # noqa: E402
+from devtools.servers import DynamoDBLocal, MongoWireServer, start_pair  # noqa: E402
 
 SOURCE = "bench_source"
 
 
 def baseline_copy(source, target, table: str, segments: int, writers: int) -> tuple[int, float]:
     """The plain copier: returns (items, seconds)."""
-    src, dst = source.client(), target.client()
-    datagen.create_table(dst, table)
+    src = source.client()
     count = 0
     lock = threading.Lock()
     pool = ThreadPoolExecutor(segments * writers)
+    chunk = 25
+    if hasattr(target, "uri"):  # MongoDB
+        from boto3.dynamodb.types import TypeDeserializer
+        from bson import Decimal128
 
-    def write(batch):
-        pending = [{"PutRequest": {"Item": item}} for item in batch]
-        while pending:
-            pending = dst.batch_write_item(RequestItems={table: pending}).get("UnprocessedItems", {}).get(table, [])
+        collection = target.client()["bench"][table]
+        collection.database.create_collection(table)
+        deserializer = TypeDeserializer()
+        chunk = 1000
+
+        def plain(value):
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, (list, set)):
+                return [plain(v) for v in value]
+            if hasattr(value, "as_tuple"):  # Decimal
+                return int(value) if value == value.to_integral_value() else Decimal128(value)
+            if hasattr(value, "value") and isinstance(getattr(value, "value"), bytes):  # boto3 Binary
+                return value.value
+            return value
+
+        def write(batch):
+            docs = []
+            for item in batch:
+                doc = plain({k: deserializer.deserialize(v) for k, v in item.items()})
+                doc["_id"] = {"pk": doc["pk"], "sk": doc["sk"]}
+                docs.append(doc)
+            collection.insert_many(docs, ordered=False)
+    else:
+        dst = target.client()
+        datagen.create_table(dst, table)
+
+        def write(batch):
+            pending = [{"PutRequest": {"Item": item}} for item in batch]
+            while pending:
+                pending = dst.batch_write_item(RequestItems={table: pending}).get("UnprocessedItems", {}).get(table, [])
 
     def scan(segment: int) -> list:
         nonlocal count
@@ -52,7 +84,7 @@ def baseline_copy(source, target, table: str, segments: int, writers: int) -> tu
         while True:
             page = src.scan(**kwargs)
             items = page["Items"]
-            futures.extend(pool.submit(write, items[i:i + 25]) for i in range(0, len(items), 25))
+            futures.extend(pool.submit(write, items[i:i + chunk]) for i in range(0, len(items), chunk))
             with lock:
                 count += len(items)
             if "LastEvaluatedKey" not in page:
@@ -73,15 +105,21 @@ def migrator_copy(source, target, table: str, segments: int, writers: int) -> tu
     """A real CLI run; returns (items, seconds of the copy, peak memory in MiB)."""
     import psutil
 
-    datagen.create_table(target.client(), table)
+    if hasattr(target, "uri"):
+        target.client()["bench"].create_collection(table)
+        target_yaml = (f"{{type: mongodb, uri: '{target.uri}', database: bench, collection: {table}, "
+                       f"writeConcurrency: {writers}, exists: append}}")
+    else:
+        datagen.create_table(target.client(), table)
+        target_yaml = (f"{{type: dynamodb, table: {table}, endpoint: {{host: 127.0.0.1, port: {target.port}}}, "
+                       f"region: us-east-1, credentials: {{accessKey: b, secretKey: b}}, writeConcurrency: {writers}}}")
     with tempfile.TemporaryDirectory() as tmp:
         config = os.path.join(tmp, "bench.yaml")
         with open(config, "w") as f:
             f.write(f"""
 source: {{type: dynamodb, table: {SOURCE}, endpoint: {{host: 127.0.0.1, port: {source.port}}},
           region: us-east-1, credentials: {{accessKey: b, secretKey: b}}, scanSegments: {segments}}}
-target: {{type: dynamodb, table: {table}, endpoint: {{host: 127.0.0.1, port: {target.port}}},
-          region: us-east-1, credentials: {{accessKey: b, secretKey: b}}, writeConcurrency: {writers}}}
+target: {target_yaml}
 savepoints: {{path: {tmp}/savepoints, intervalSeconds: 10}}
 """)
         env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
@@ -112,14 +150,25 @@ savepoints: {{path: {tmp}/savepoints, intervalSeconds: 10}}
     return int(match.group(1).replace(",", "")), float(match.group(2).replace(",", "")), peaks
 
 
+def drop(target, table: str) -> None:
+    if hasattr(target, "uri"):
+        target.client()["bench"].drop_collection(table)
+    else:
+        target.client().delete_table(TableName=table)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--segments", type=int, default=2, help="Scan segments = Spark cores = copier threads")
     parser.add_argument("--writers", type=int, default=4, help="writes in flight per segment")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--target", choices=["dynamodb", "mongodb"], default="dynamodb")
     args = parser.parse_args()
-    source, target = start_pair()
+    if args.target == "mongodb":
+        source, target = DynamoDBLocal().start(), MongoWireServer().start()
+    else:
+        source, target = start_pair()
     try:
         print(f"loading {args.items:,} items of mixed sizes...", flush=True)
         datagen.create_table(source.client(), SOURCE)
@@ -128,7 +177,7 @@ def main() -> int:
         # untimed, then alternate which copier goes first.
         print("warming up both servers with an untimed plain copy...", flush=True)
         baseline_copy(source, target, "bench_warmup", args.segments, args.writers)
-        target.client().delete_table(TableName="bench_warmup")
+        drop(target, "bench_warmup")
         rows = []
         for r in range(args.rounds):
             if r % 2:
@@ -142,14 +191,14 @@ def main() -> int:
                   f"plain copier {b_items:,} items in {b_secs:.1f} s = {b_items / b_secs:,.0f} items/s; "
                   f"ratio {m_items / m_secs / (b_items / b_secs):.2f}", flush=True)
             for table in (f"bench_m{r}", f"bench_b{r}"):
-                target.client().delete_table(TableName=table)
+                drop(target, table)
         # Medians: one slow round (a JVM pause on a 2-core machine) should not decide the result.
         m = statistics.median(r[0] for r in rows)
         b = statistics.median(r[1] for r in rows)
         ratio = statistics.median(r[0] / r[1] for r in rows)
         py = max(r[2]["python"] for r in rows)
         jvm = max(r[2]["jvm"] for r in rows)
-        print(f"RESULT items={args.items} segments={args.segments} writers={args.writers}: migrator {m:,.0f} items/s, "
+        print(f"RESULT target={args.target} items={args.items} segments={args.segments} writers={args.writers}: migrator {m:,.0f} items/s, "
               f"plain copier {b:,.0f} items/s, median ratio {ratio:.2f} over {len(rows)} rounds (target >= 0.9); "
               f"driver peak RSS: "
               f"python {py:,.0f} MiB, JVM {jvm:,.0f} MiB")

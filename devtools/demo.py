@@ -18,7 +18,7 @@ import time
 
 from . import datagen
 from .load import LoadGenerator
-from .servers import CACHE, start_pair
+from .servers import CACHE, DynamoDBLocal, MongoWireServer, start_pair
 
 TABLE = "demo_orders"
 
@@ -27,11 +27,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run a demo migration between two local DynamoDB servers.")
     parser.add_argument("--items", type=int, default=20_000, help="generated items besides the all-types set")
     parser.add_argument("--rate", type=float, default=50.0, help="live write operations per second during the run")
+    parser.add_argument("--target", choices=["dynamodb", "mongodb"], default="dynamodb",
+                        help="migrate into a second DynamoDB Local (default) or a MongoDB-wire server")
     args = parser.parse_args()
     workdir = os.path.join(CACHE, "demo")
     os.makedirs(workdir, exist_ok=True)
-    print("demo: starting two DynamoDB Local servers (source and target)", flush=True)
-    source, target = start_pair()
+    if args.target == "mongodb":
+        print("demo: starting DynamoDB Local (source) and a MongoDB-wire server (target)", flush=True)
+        source, target = DynamoDBLocal().start(), MongoWireServer().start()
+    else:
+        print("demo: starting two DynamoDB Local servers (source and target)", flush=True)
+        source, target = start_pair()
     try:
         client = source.client()
         datagen.create_table(
@@ -52,7 +58,9 @@ def main() -> int:
         datagen.put_items(client, TABLE, items)
         config = os.path.join(workdir, "config.yaml")
         with open(config, "w", encoding="utf-8") as f:
-            f.write(DEMO_CONFIG.format(table=TABLE, source_port=source.port, target_port=target.port,
+            target_section = (MONGO_TARGET.format(uri=target.uri) if args.target == "mongodb"
+                              else DYNAMODB_TARGET.format(table=TABLE, target_port=target.port))
+            f.write(DEMO_CONFIG.format(table=TABLE, source_port=source.port, target=target_section,
                                        savepoints=os.path.join(workdir, "savepoints")))
         # Fresh servers each time: a savepoint of an earlier demo would not apply.
         shutil.rmtree(os.path.join(workdir, "savepoints"), ignore_errors=True)
@@ -74,8 +82,11 @@ def main() -> int:
         if status != 0:
             print(f"demo: migrator exited with {status}", flush=True)
             return status
-        before = datagen.by_key(datagen.scan_all(client, TABLE))
-        after = datagen.by_key(datagen.scan_all(target.client(), TABLE))
+        if args.target == "mongodb":
+            before, after = mongo_views(datagen.scan_all(client, TABLE), target)
+        else:
+            before = datagen.by_key(datagen.scan_all(client, TABLE))
+            after = datagen.by_key(datagen.scan_all(target.client(), TABLE))
         missing = len(before.keys() - after.keys())
         extra = len(after.keys() - before.keys())
         differ = sum(1 for k in before.keys() & after.keys() if before[k] != after[k])
@@ -88,8 +99,36 @@ def main() -> int:
         print("demo: servers stopped", flush=True)
 
 
+def mongo_views(items: list, target: MongoWireServer) -> tuple[dict, dict]:
+    """Source items and the items the collection's documents stand for, keyed and compared by value."""
+    from migrator.convert_bson import BsonPolicy, from_document, to_document
+
+    policy = BsonPolicy(sets="tagged", on_overflow="string", ttl_attribute="expires", ttl_field="expireAt")
+    # Numbers beyond Decimal128 are text in MongoDB: compare the source through the same mapping.
+    expected = datagen.by_key(from_document(to_document(item, ["pk", "sk"], policy), policy) for item in items)
+    got = datagen.by_key(from_document(d, policy) for d in target.client()["demo"][TABLE].find())
+    return expected, got
+
+
+DYNAMODB_TARGET = """\
+  type: dynamodb
+  table: {table}
+  endpoint: {{host: http://127.0.0.1, port: {target_port}}}
+  region: us-east-1
+  credentials: {{accessKey: demo, secretKey: demo-secret}}"""
+
+MONGO_TARGET = """\
+  type: mongodb
+  uri: {uri}
+  database: demo
+  exists: drop
+  sets: tagged
+  numbers: {{onOverflow: string}}
+  ttlField: expireAt"""
+
 DEMO_CONFIG = """\
-# Written by devtools/demo.py: the source and target are two local DynamoDB servers.
+# Written by devtools/demo.py: the source is a local DynamoDB server; so is the target, or a
+# MongoDB-wire server (--target mongodb).
 source:
   type: dynamodb
   table: {table}
@@ -97,11 +136,7 @@ source:
   region: us-east-1
   credentials: {{accessKey: demo, secretKey: demo-secret}}
 target:
-  type: dynamodb
-  table: {table}
-  endpoint: {{host: http://127.0.0.1, port: {target_port}}}
-  region: us-east-1
-  credentials: {{accessKey: demo, secretKey: demo-secret}}
+{target}
   streamChanges: true
 savepoints:
   path: {savepoints}

@@ -125,3 +125,69 @@ def start_pair() -> tuple[DynamoDBLocal, DynamoDBLocal]:
         target.stop()
         raise errors[0]
     return source, target
+
+
+class MongoWireServer:
+    """One in-memory MongoDB-wire server (mongo-java-server, see devtools/mongo/), on a free port.
+
+    Chosen over FerretDB v1 because it has Decimal128; it answers as MongoDB 5.0 and keeps
+    everything in its JVM heap (3 GiB here). Two differences from MongoDB matter to tests: it does not enforce the 16 MiB document
+    limit with an error (pymongo refuses such documents client-side anyway), and it accepts some
+    field names MongoDB refuses.
+    """
+
+    def __init__(self, port: int | None = None, log_dir: str | None = None):
+        self.port = port or free_port()
+        self.log_dir = log_dir or os.path.join(CACHE, "logs")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def client(self) -> Any:
+        import pymongo
+
+        return pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=5000)
+
+    def start(self, timeout: float = 60.0) -> "MongoWireServer":
+        home = os.path.join(CACHE, "mongo")
+        if not os.path.isdir(os.path.join(home, "classes")):
+            raise RuntimeError(f"the MongoDB-wire server is not built under {home}; run devtools/setup.sh")
+        os.makedirs(self.log_dir, exist_ok=True)
+        log = open(os.path.join(self.log_dir, f"mongo-wire-{self.port}.log"), "ab")
+        self.process = subprocess.Popen(
+            [shutil.which("java") or "java", "-Xmx3g", "-cp", f"{home}/classes:{home}/lib/*", "MongoWireServer",
+             "127.0.0.1", str(self.port)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the MongoDB-wire server exited with {self.process.returncode}")
+            try:
+                client.admin.command("ping")
+                client.close()
+                return self
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the MongoDB-wire server on port {self.port} did not answer in {timeout:.0f} s")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+        self.process = None
+
+    def __enter__(self) -> "MongoWireServer":
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

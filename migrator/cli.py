@@ -179,7 +179,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _warn_ignored(config: MigratorConfig) -> None:
-    alternator = config.target.alternator
+    alternator = getattr(config.target, "alternator", None)
     if alternator is not None:
         extra = sorted(k for k, v in alternator.model_dump(by_alias=True, exclude_none=True).items()
                        if k != "maxItemsPerBatch")

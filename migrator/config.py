@@ -10,8 +10,6 @@ JVM clients are accepted and listed in ``IGNORED_KEYS`` so that a user knows the
 
 from __future__ import annotations
 
-import difflib
-import types
 import typing
 from typing import Any, Literal, Optional, Union
 from urllib.parse import urlsplit
@@ -20,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
+from .config_errors import describe_errors
 from .errors import ConfigError
 
 #: DynamoDB's own limit on BatchWriteItem; Alternator allows up to 100 by default.
@@ -31,9 +30,6 @@ MAX_TOTAL_SEGMENTS = 1_000_000
 TableName = typing.Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{3,255}$")]
 Percent = typing.Annotated[float, Field(ge=0.1, le=1.5)]
 PositiveInt = typing.Annotated[int, Field(gt=0)]
-
-#: Keys whose values are secrets: never echoed back in an error message.
-SECRET_KEYS = frozenset({"secretKey", "sessionToken", "password", "uri"})
 
 
 class _Section(BaseModel):
@@ -150,6 +146,63 @@ class DynamoDBTarget(_DynamoDBEndpoint):
         return DYNAMODB_MAX_BATCH
 
 
+class MongoWriteConcern(_Section):
+    """``target.writeConcern``: MongoDB's write concern for every write."""
+
+    w: Optional[Union[int, str]] = None
+    j: Optional[bool] = None
+    wtimeout_ms: Optional[PositiveInt] = None
+
+    def options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.w is not None:
+            out["w"] = self.w
+        if self.j is not None:
+            out["j"] = self.j
+        if self.wtimeout_ms is not None:
+            out["wtimeout"] = self.wtimeout_ms
+        return out
+
+
+class MongoNumbers(_Section):
+    """``target.numbers``: what to do with a number Decimal128 cannot hold (35 to 38 digits)."""
+
+    on_overflow: Literal["error", "string", "double"] = "error"
+
+
+class MongoTarget(_Section):
+    """``target`` with ``type: mongodb``: a MongoDB collection."""
+
+    type: Literal["mongodb"]
+    uri: SecretStr
+    database: str = Field(min_length=1, pattern=r"^[^/\\. \"$]+$")
+    collection: Optional[str] = Field(default=None, min_length=1, pattern=r"^[^$\x00]+$")
+    write_concern: Optional[MongoWriteConcern] = None
+    exists: Literal["error", "drop", "rename", "append"] = "error"
+    numbers: MongoNumbers = Field(default_factory=MongoNumbers)
+    sets: Literal["array", "tagged"] = "array"
+    field_names: Literal["escape", "keep", "error"] = "escape"
+    ttl_field: Optional[str] = Field(default=None, min_length=1)
+    batch_size: typing.Annotated[int, Field(ge=1, le=100_000)] = 1000
+    batch_bytes: typing.Annotated[int, Field(ge=1024, le=48 * 1024 * 1024)] = 8 * 1024 * 1024
+    write_concurrency: typing.Annotated[int, Field(ge=1, le=64)] = 4
+    stream_changes: bool = False
+    skip_initial_snapshot_transfer: bool = False
+
+    @property
+    def is_alternator(self) -> bool:
+        return False
+
+    def redacted_uri(self) -> str:
+        """The URI without user information, for logs and plans."""
+        parts = urlsplit(self.uri.get_secret_value())
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        return f"{parts.scheme}://{'***@' if '@' in parts.netloc else ''}{netloc}{parts.path}"
+
+
+Target = typing.Annotated[Union[DynamoDBTarget, MongoTarget], Field(discriminator="type")]
+
+
 class Savepoints(_Section):
     """``savepoints``: where progress is recorded so that a rerun resumes."""
 
@@ -194,7 +247,7 @@ class MigratorConfig(_Section):
     """The whole configuration file."""
 
     source: DynamoDBSource
-    target: DynamoDBTarget
+    target: Target
     savepoints: Optional[Savepoints] = None
     renames: list[Rename] = Field(default_factory=list)
     skip_segments: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
@@ -205,8 +258,15 @@ class MigratorConfig(_Section):
 
     @property
     def target_table(self) -> str:
-        """The target table name: ``target.table``, else the source's."""
+        """The target table (or collection) name: ``target.table`` / ``target.collection``, else
+        the source table's."""
+        if isinstance(self.target, MongoTarget):
+            return self.target.collection or self.source.table
         return self.target.table or self.source.table
+
+    @property
+    def to_mongodb(self) -> bool:
+        return isinstance(self.target, MongoTarget)
 
     @property
     def rename_map(self) -> dict[str, str]:
@@ -283,13 +343,17 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
     problems: list[str] = []
     src, tgt = config.source, config.target
     for name, section in (("source", src), ("target", tgt)):
-        creds = section.credentials
+        creds = getattr(section, "credentials", None)
         if creds is not None and (creds.access_key is None) != (creds.secret_key is None):
             problems.append(
                 f"{name}.credentials: accessKey and secretKey go together; give both, or neither "
                 "to use the default AWS credential chain"
             )
-    if tgt.batch_size > DYNAMODB_MAX_BATCH and not tgt.is_alternator:
+    if isinstance(tgt, MongoTarget):
+        if not tgt.uri.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
+            problems.append("target.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may "
+                            "hold a password)")
+    elif tgt.batch_size > DYNAMODB_MAX_BATCH and not tgt.is_alternator:
         problems.append(
             f"target.maxItemsPerBatch: got {tgt.batch_size}; AWS DynamoDB accepts at most "
             f"{DYNAMODB_MAX_BATCH} items per BatchWriteItem (up to {ALTERNATOR_MAX_BATCH} is for Alternator)"
@@ -322,7 +386,7 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             "target.streamChanges: replication needs a place for its checkpoints; set savepoints.path "
             "(or streaming.checkpointLocation)"
         )
-    if _place(src, src.table) == _place(tgt, config.target_table):
+    if not isinstance(tgt, MongoTarget) and _place(src, src.table) == _place(tgt, config.target_table):
         problems.append(
             f"target.table: the target is the source table itself ({src.table!r} at the same "
             "endpoint, region and credentials); set target.table, target.endpoint or target.region"
@@ -338,80 +402,3 @@ def _place(section: _DynamoDBEndpoint, table: str) -> tuple:
         creds.assume_role.arn if creds and creds.assume_role else None,
     )
     return (section.endpoint.url() if section.endpoint else None, section.region, identity, table)
-
-
-def describe_errors(exc: ValidationError, root: type[BaseModel]) -> list[str]:
-    """Turn pydantic's errors into lines that name the setting, the value and the rule."""
-    lines = []
-    for err in exc.errors():
-        loc = err["loc"]
-        where = _dotted(loc)
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            allowed = _keys_at(root, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-            if close:
-                hint = f"did you mean {close[0]!r}?"
-            else:
-                hint = "allowed keys here: " + ", ".join(allowed)
-            lines.append(f"{where}: unknown key; {hint}")
-        elif kind == "missing":
-            lines.append(f"{where}: missing; this setting is required")
-        else:
-            secret = any(str(part) in SECRET_KEYS for part in loc)
-            shown = "<redacted>" if secret else _short_repr(err.get("input"))
-            message = err["msg"]
-            message = message[0].lower() + message[1:] if message else message
-            lines.append(f"{where}: got {shown}; {message}")
-    return lines
-
-
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _keys_at(model: type[BaseModel], loc: tuple) -> list[str]:
-    """The keys allowed at ``loc`` below ``model``, as written in YAML."""
-    current: Any = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(part, int):
-            args = typing.get_args(current)
-            current = args[0] if args else Any
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        current = field.annotation
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [f.alias or n for n, f in current.model_fields.items()]
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Strip ``Optional[...]`` and ``Annotated[...]`` down to the type that holds fields."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = args[0] if len(args) == 1 else annotation
-            if len(args) != 1:
-                return annotation
-        else:
-            return annotation

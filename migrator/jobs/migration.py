@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 from ..errors import SavepointError, SourceError, StreamTrimmedError
 from ..sources.dynamodb.table import describe_table, enable_stream, stream_problem
+from . import targets
 from .plan import SnapshotPlan
+from .targets import PlannedTarget
 from .snapshot import run_snapshot
 from .streaming import ApplyTask, run_streaming
 
@@ -114,19 +116,15 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
         stream_arn, pinned_at = pin_stream(plan)
     if plan.copies_snapshot:
         emit(run_snapshot(spark, plan, log_every=log_every).lines())
-    elif plan.target.action == "create":
-        from ..targets.dynamodb_table import create_target_table
-
-        create_target_table(plan.target_spec.dynamodb(), plan.target, tolerate_missing_ttl=config.target.is_alternator)
+    else:
+        targets.prepare(config, PlannedTarget(plan.target, plan.writer_spec))
     if not config.target.stream_changes or stop.is_set():
         return
     checkpoint = config.checkpoint_location
     check_retention(checkpoint, pinned_at)
     # The write cap is shared by the partitions of a batch, at most one per core at a time.
     write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
-    task = ApplyTask(target=plan.target_spec, table=plan.target.table, key_names=plan.target_key_names,
-                     renames=config.rename_map, batch_size=config.target.batch_size,
-                     concurrency=config.target.write_concurrency, dead_letter_dir=config.dead_letter_path,
+    task = ApplyTask(target=plan.writer_spec, renames=config.rename_map, dead_letter_dir=config.dead_letter_path,
                      write_rate=write_rate)
     if streaming is not None:
         streaming.set()

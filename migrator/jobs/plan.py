@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..clients import ClientSpec
 from ..config import MigratorConfig
@@ -16,8 +17,8 @@ from ..errors import SavepointError, SourceError
 from ..savepoints import SavepointStore, SnapshotSavepoint, savepoint_name
 from ..sources.dynamodb.scan import ScanSegment, page_limit, plan_segment_count
 from ..sources.dynamodb.table import TableInfo, describe_table, stream_problem
-from ..targets.dynamodb_table import TargetPlan, describe_request, plan_target
 from ..throttle import DEFAULT_READ_PERCENT, DEFAULT_WRITE_PERCENT, ThroughputCap, throughput_cap
+from . import targets
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,9 @@ class SnapshotPlan:
 
     config: MigratorConfig
     source_spec: ClientSpec
-    target_spec: ClientSpec
     source: TableInfo
-    target: TargetPlan
+    target: Any          # TargetPlan (DynamoDB) or CollectionPlan (MongoDB)
+    writer_spec: Any     # DynamoDBTargetSpec or MongoTargetSpec, what tasks write with
     total_segments: int
     segments: list[ScanSegment]
     skipped_segments: set[int]
@@ -64,11 +65,6 @@ class SnapshotPlan:
         target = self.config.target
         return not (target.stream_changes and target.skip_initial_snapshot_transfer)
 
-    @property
-    def target_key_names(self) -> list[str]:
-        renames = self.config.rename_map
-        return [renames.get(n, n) for n in self.source.key_names]
-
     def lines(self) -> list[str]:
         """The plan as text, one fact per line."""
         cfg = self.config
@@ -76,8 +72,7 @@ class SnapshotPlan:
         size_mib = src.size_bytes / (1024 * 1024)
         keys = ", ".join(f"{n} {t}" for n, t in src.key_schema)
         out = [
-            f"snapshot {src.name} ({self.source_spec.describe()}) -> {self.target.table} "
-            f"({self.target_spec.describe()})",
+            f"snapshot {src.name} ({self.source_spec.describe()}) -> {self.writer_spec.describe()}",
             f"  source table : ~{src.item_count:,} items, {size_mib:,.1f} MiB, {src.billing_mode}, key [{keys}]",
         ]
         if src.ttl_attribute:
@@ -89,17 +84,13 @@ class SnapshotPlan:
         out.append(f"  segments     : {self.total_segments} ({how}); {done} skipped, {len(self.segments)} to copy")
         out.append(f"  read cap     : {self.read_cap.describe('RCU')}")
         out.append(f"  write cap    : {self.write_cap.describe('WCU')}")
-        out.append(f"  writes       : {cfg.target.batch_size} items per BatchWriteItem, "
-                   f"{cfg.target.write_concurrency} batches in flight per task")
-        tgt = self.target
-        if tgt.problems:
-            out.extend(f"  target table : INCOMPATIBLE: {p}" for p in tgt.problems)
-        elif tgt.action == "create":
-            out.append(f"  target table : will create {tgt.table}: {describe_request(tgt.request)}")
-            if tgt.ttl_attribute:
-                out.append(f"                 and enable TTL on {tgt.ttl_attribute}")
+        if cfg.to_mongodb:
+            out.append(f"  writes       : bulk writes of up to {cfg.target.batch_size:,} documents / "
+                       f"{cfg.target.batch_bytes:,} bytes, {cfg.target.write_concurrency} in flight per task")
         else:
-            out.append(f"  target table : {tgt.table} exists (~{tgt.existing.item_count:,} items); key schema matches")
+            out.append(f"  writes       : {cfg.target.batch_size} items per BatchWriteItem, "
+                       f"{cfg.target.write_concurrency} batches in flight per task")
+        out.extend(self.target.lines())
         if cfg.renames:
             out.append("  renames      : " + ", ".join(f"{r.from_} -> {r.to}" for r in cfg.renames))
         if self.store is not None:
@@ -135,17 +126,16 @@ class SnapshotPlan:
 
 
 def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> SnapshotPlan:
-    """Describe both tables, load the savepoint and decide segments, caps and the target table.
+    """Describe the source and the target, load the savepoint, decide segments, caps and the target.
 
     Raises
     ------
     SourceError
         The source table does not exist or cannot be described.
     SavepointError
-        A savepoint exists but cannot apply (for example, its target table was dropped).
+        A savepoint exists but cannot apply (for example, its target was dropped).
     """
     source_spec = ClientSpec.from_config(config.source)
-    target_spec = ClientSpec.from_config(config.target, max_connections=config.target.write_concurrency + 2)
     source = describe_table(source_spec.dynamodb(), config.source.table, source_spec.describe())
     if source is None:
         raise SourceError(
@@ -153,20 +143,19 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
             "check source.table, source.region and source.endpoint",
             config.source.table,
         )
-    existing = describe_table(target_spec.dynamodb(), config.target_table, target_spec.describe())
-    target = plan_target(source, existing, config.target_table, config.rename_map,
-                         config.target.billing_mode, config.target.write_throughput)
-
     store = None
     savepoint = None
     if config.savepoints is not None:
         store = SavepointStore(config.savepoints.path, savepoint_name(source.name, config.target_table))
         savepoint = store.load()
     resumed = savepoint is not None
-    if savepoint is not None and existing is None and (savepoint.done_segments or any(
-            s.items for s in savepoint.segments.values())):
+    progressed = savepoint is not None and bool(
+        savepoint.done_segments or any(s.items for s in savepoint.segments.values()) or savepoint.stream_arn)
+    renames = config.rename_map
+    target = targets.plan_for(config, source, [renames.get(n, n) for n in source.key_names], progressed, now)
+    if progressed and target.plan.action == "create":
         raise SavepointError(
-            f"savepoint {store.path} records copied items, but target table {config.target_table!r} "
+            f"savepoint {store.path} records a migration in progress, but the target {config.target_table!r} "
             "does not exist; move the savepoint away to copy everything again",
             store.path,
         )
@@ -174,7 +163,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         total = plan_segment_count(source.size_bytes, cores, config.source.scan_segments)
         savepoint = SnapshotSavepoint(
             source_table=source.name, target_table=config.target_table, total_segments=total,
-            source_endpoint=source_spec.describe(), target_endpoint=target_spec.describe(),
+            source_endpoint=source_spec.describe(), target_endpoint=target.spec.describe(),
         )
     elif config.source.scan_segments and config.source.scan_segments != savepoint.total_segments:
         log.warning("source.scanSegments is %d but the savepoint %s pinned %d segments; using %d",
@@ -197,12 +186,13 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
     tasks = config.source.max_map_tasks or max(1, min(len(segments), cores))
     read_cap = throughput_cap(config.source.read_throughput, source.read_capacity,
                               config.source.throughput_read_percent, DEFAULT_READ_PERCENT, tasks)
-    target_wcu = existing.write_capacity if existing else (
-        target.request.get("ProvisionedThroughput", {}).get("WriteCapacityUnits"))
-    write_cap = throughput_cap(config.target.write_throughput, target_wcu,
-                               config.target.throughput_write_percent, DEFAULT_WRITE_PERCENT, tasks)
+    if config.to_mongodb:
+        write_cap = ThroughputCap(None, None, "MongoDB: no capacity units")
+    else:
+        write_cap = throughput_cap(config.target.write_throughput, target.provisioned_wcu,
+                                   config.target.throughput_write_percent, DEFAULT_WRITE_PERCENT, tasks)
     return SnapshotPlan(
-        config=config, source_spec=source_spec, target_spec=target_spec, source=source, target=target,
+        config=config, source_spec=source_spec, source=source, target=target.plan, writer_spec=target.spec,
         total_segments=total, segments=segments, skipped_segments=skipped, read_cap=read_cap,
         write_cap=write_cap,
         scan_limit=page_limit(read_cap.per_task, write_cap.per_task, source.average_item_bytes),

@@ -19,10 +19,10 @@ from ..deadletter import DeadLetterWriter
 from ..errors import TargetError
 from ..progress import ProgressAddress, ProgressClient, ProgressServer, RateMeter, progress_line
 from ..sources.dynamodb.scan import ScanSegment, scan_pages
-from ..targets.dynamodb import DynamoDBWriter
-from ..targets.dynamodb_table import create_target_table
 from ..throttle import RateLimiter, RetryStats
+from . import targets
 from .plan import SnapshotPlan
+from .targets import PlannedTarget
 from .ui import spark_job
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,14 @@ class SegmentTask:
     base_items: int
     base_skipped: int
     source: ClientSpec
-    target: ClientSpec
+    target: Any  # DynamoDBTargetSpec or MongoTargetSpec
     source_table: str
-    target_table: str
-    target_key_names: list[str]
     renames: dict[str, str]
     ttl_attribute: str | None
     now: float
     scan_limit: int | None
     read_rate: float | None
     write_rate: float | None
-    batch_size: int
-    concurrency: int
-    request_capacity: bool
     dead_letter_dir: str | None
     progress: ProgressAddress | None
 
@@ -74,18 +69,13 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
         return {"segment": seg.segment, "items": known.items, "skipped": known.skipped, "resumed": True}
     resumed_from = items
     source = task.source.dynamodb(retries=1)
-    target = task.target.dynamodb(retries=1)
     now = time.monotonic()
     read_limiter = RateLimiter(task.read_rate, now) if task.read_rate else None
     write_limiter = RateLimiter(task.write_rate, now) if task.write_rate else None
-    dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target_table}-segment{seg.segment}")
+    dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target.name}-segment{seg.segment}")
                    if task.dead_letter_dir else None)
     scan_stats = RetryStats()
-    writer = DynamoDBWriter(
-        target, task.target_table, task.target_key_names, batch_size=task.batch_size,
-        concurrency=task.concurrency, limiter=write_limiter, request_capacity=task.request_capacity,
-        dead_letter=dead_letter,
-    )
+    writer = task.target.writer(dead_letter=dead_letter, limiter=write_limiter, snapshot=True)
     progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts)
     try:
         segment = ScanSegment(seg.segment, seg.total_segments, start_key)
@@ -118,6 +108,7 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
         "unprocessed": stats.unprocessed,
         "transient_errors": stats.transient_errors + scan_stats.transient_errors,
         "consumed_wcu": stats.consumed,
+        "numbers_as_strings": getattr(getattr(writer, "notes", None), "numbers_as_strings", 0),
         "seconds": time.monotonic() - started,
         "resumed": resumed_from > 0,
     }
@@ -135,6 +126,7 @@ class SnapshotResult:
     items_this_run: int = 0
     skipped: int = 0
     dead_lettered: int = 0
+    numbers_as_strings: int = 0
     throttles: int = 0
     unprocessed: int = 0
     segments_this_run: int = 0
@@ -155,6 +147,8 @@ class SnapshotResult:
             f"  dead-lettered  : {self.dead_lettered:,} items",
         ]
         out.extend(f"    {path}" for path in self.dead_letter_files)
+        if self.numbers_as_strings:
+            out.append(f"  numbers as text: {self.numbers_as_strings:,} (beyond Decimal128; numbers.onOverflow: string)")
         return out
 
 
@@ -207,8 +201,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0) -> Snap
     config = plan.config
     if plan.target.problems:
         raise TargetError("; ".join(plan.target.problems), plan.target.table)
-    if plan.target.action == "create":
-        create_target_table(plan.target_spec.dynamodb(), plan.target, tolerate_missing_ttl=config.target.is_alternator)
+    targets.prepare(config, PlannedTarget(plan.target, plan.writer_spec))
     result = SnapshotResult(plan.source.name, plan.target.table, plan.total_segments, plan.source.item_count)
     started = time.monotonic()
     if not plan.segments:
@@ -253,6 +246,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0) -> Snap
         state.done, state.last_key, state.items, state.skipped = True, None, r["items"], r["skipped"]
         result.items_this_run += r.get("copied_now", 0)
         result.dead_lettered += r.get("dead_lettered", 0)
+        result.numbers_as_strings += r.get("numbers_as_strings", 0)
         result.throttles += r.get("throttles", 0)
         result.unprocessed += r.get("unprocessed", 0)
         if r.get("dead_letter_file"):
@@ -283,19 +277,14 @@ def _task(plan: SnapshotPlan, segment: ScanSegment, address: ProgressAddress) ->
         base_items=state.items if state and segment.start_key else 0,
         base_skipped=state.skipped if state and segment.start_key else 0,
         source=plan.source_spec,
-        target=plan.target_spec,
+        target=plan.writer_spec,
         source_table=plan.source.name,
-        target_table=plan.target.table,
-        target_key_names=plan.target_key_names,
         renames=config.rename_map,
         ttl_attribute=plan.source.ttl_attribute,
         now=plan.now,
         scan_limit=plan.scan_limit,
         read_rate=plan.read_cap.per_task,
         write_rate=write_cap,
-        batch_size=config.target.batch_size,
-        concurrency=config.target.write_concurrency,
-        request_capacity=write_cap is not None and config.target.remove_consumed_capacity is not True,
         dead_letter_dir=config.dead_letter_path,
         progress=address,
     )

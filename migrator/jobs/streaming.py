@@ -20,7 +20,6 @@ from ..changes import BatchCounts, batch_line, last_changes
 from ..clients import ClientSpec
 from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError, remote_error
-from ..targets.dynamodb import DynamoDBWriter
 from ..throttle import RateLimiter
 from .ui import spark_job
 
@@ -31,12 +30,8 @@ log = logging.getLogger(__name__)
 class ApplyTask:
     """What an executor needs to apply changes; plain picklable values."""
 
-    target: ClientSpec
-    table: str
-    key_names: list[str]
+    target: Any  # DynamoDBTargetSpec or MongoTargetSpec
     renames: dict[str, str]
-    batch_size: int
-    concurrency: int
     dead_letter_dir: str | None
     write_rate: float | None = None
 
@@ -45,12 +40,10 @@ def apply_partition(task: ApplyTask, rows: Iterator[Any]) -> Iterator[dict]:
     """Apply one partition (one shard's range) of a micro-batch; runs on an executor."""
     changes, counts = last_changes(rows, task.renames)
     if changes:
-        dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.table}-stream")
+        dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target.name}-stream")
                        if task.dead_letter_dir else None)
         limiter = RateLimiter(task.write_rate, time.monotonic()) if task.write_rate else None
-        writer = DynamoDBWriter(task.target.dynamodb(retries=1), task.table, task.key_names,
-                                batch_size=task.batch_size, concurrency=task.concurrency, limiter=limiter,
-                                request_capacity=limiter is not None, dead_letter=dead_letter)
+        writer = task.target.writer(dead_letter=dead_letter, limiter=limiter)
         try:
             for change in changes:
                 if change.is_delete:
@@ -99,7 +92,7 @@ class BatchApplier:
         self.busy.set()
         try:
             sc = batch_df.sparkSession.sparkContext
-            with spark_job(sc, f"replicate-{self.task.table}", f"{self.label}: batch {batch_id}",
+            with spark_job(sc, f"replicate-{self.task.target.name}", f"{self.label}: batch {batch_id}",
                            f"{self.label} batch {batch_id}"):
                 parts = batch_df.rdd.mapPartitions(functools.partial(apply_partition, self.task)).collect()
             counts = BatchCounts()
@@ -157,7 +150,7 @@ def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: Ap
               .option("maxRecordsPerTrigger", str(max_records)).load())
     query = (stream.writeStream.queryName(label).option("checkpointLocation", checkpoint)
              .trigger(processingTime=f"{trigger_seconds} seconds").foreachBatch(applier).start())
-    log.info("%s: replicating %s into %s (checkpoint %s)%s", label, stream_arn, task.table, checkpoint,
+    log.info("%s: replicating %s into %s (checkpoint %s)%s", label, stream_arn, task.target.name, checkpoint,
              f"; stopping after {stop_when_idle:g} s without changes" if stop_when_idle else "")
     try:
         applier.result.stopped_by = _wait(query, applier, stop, stop_when_idle, clock)

@@ -7,40 +7,47 @@ Spark task or a replayed stream batch is harmless.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..clients import error_code, error_kind
-from ..convert import item_key, key_tuple, write_units
+from ..clients import ClientSpec, error_code, error_kind
+from ..convert import item_key, write_units
 from ..deadletter import DeadLetterWriter
 from ..errors import TargetError
 from ..throttle import Backoff, RateLimiter, RetriesExhausted, RetryStats, call_with_retries
+from .pipeline import BatchingWriter
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class WriteStats:
-    """Counters of one writer; summed across tasks by the job."""
+@dataclass(frozen=True)
+class DynamoDBTargetSpec:
+    """How executors reach and write the target table; picklable."""
 
-    puts: int = 0
-    deletes: int = 0
-    batches: int = 0
-    throttles: int = 0
-    unprocessed: int = 0
-    transient_errors: int = 0
-    dead_lettered: int = 0
-    consumed: float = 0.0
+    client_spec: ClientSpec
+    table: str
+    key_names: list[str]
+    batch_size: int = 25
+    concurrency: int = 4
+    request_capacity: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @property
+    def name(self) -> str:
+        return self.table
+
+    def describe(self) -> str:
+        return f"{self.table} ({self.client_spec.describe()})"
+
+    def writer(self, dead_letter: DeadLetterWriter | None, dedupe: bool = False,
+               limiter: RateLimiter | None = None, snapshot: bool = False) -> "DynamoDBWriter":
+        return DynamoDBWriter(self.client_spec.dynamodb(retries=1), self.table, self.key_names,
+                              batch_size=self.batch_size, concurrency=self.concurrency, limiter=limiter,
+                              request_capacity=self.request_capacity and limiter is not None,
+                              dead_letter=dead_letter, dedupe=dedupe)
 
 
-class DynamoDBWriter:
+class DynamoDBWriter(BatchingWriter):
     """Buffers puts and deletes into BatchWriteItem requests and sends them concurrently.
 
     Parameters
@@ -59,14 +66,8 @@ class DynamoDBWriter:
     dead_letter : DeadLetterWriter, optional
         Where items the target refuses go; without one, such an item fails the task.
     dedupe : bool
-        Never put two requests for one key in the same batch (DynamoDB rejects that); needed for
-        change streams, not for a scan, which yields each key once.
-
-    Notes
-    -----
-    :meth:`mark` records a token (a Scan position) after the writes submitted so far;
-    :meth:`committed` returns the newest token whose writes have all been acknowledged, which is
-    what a savepoint may safely record.
+        See :class:`~migrator.targets.pipeline.BatchingWriter` (DynamoDB rejects a batch with two
+        requests for one key).
     """
 
     def __init__(
@@ -85,128 +86,24 @@ class DynamoDBWriter:
         sleep: Callable[[float], None] = time.sleep,
         max_transient: int = 10,
     ):
+        super().__init__(table, key_names, batch_size, concurrency, dedupe)
         self.client = client
         self.table = table
-        self.key_names = list(key_names)
-        self.batch_size = batch_size
         self.limiter = limiter
         self.request_capacity = request_capacity
         self.dead_letter = dead_letter
-        self.dedupe = dedupe
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.sleep = sleep
         self.max_transient = max_transient
-        self.stats = WriteStats()
-        self._buffer: list[dict[str, Any]] = []
-        self._buffer_keys: set[tuple] = set()
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"write-{table}")
-        # Room for about two Scan pages of batches, so that the scan does not wait for writes.
-        self._slots = threading.Semaphore(max(concurrency * 2, 40))
-        self._lock = threading.Lock()
-        self._next_id = 0
-        self._pending: dict[int, Future] = {}
-        self._marks: deque[tuple[int, Any]] = deque()
-        self._committed: Any = None
-        self._error: BaseException | None = None
 
-    # -- public API -------------------------------------------------------------------------
+    def _put_request(self, item: Mapping[str, Any]) -> tuple[Any, int]:
+        return {"PutRequest": {"Item": item}}, 0
 
-    def put(self, item: Mapping[str, Any]) -> None:
-        """Queue a put of ``item`` (raw DynamoDB JSON)."""
-        self._add({"PutRequest": {"Item": item}}, item)
-
-    def delete(self, key: Mapping[str, Any]) -> None:
-        """Queue a delete of the item with primary key ``key``."""
-        self._add({"DeleteRequest": {"Key": key}}, key)
-
-    def mark(self, token: Any) -> None:
-        """Record ``token`` as reached once every write queued so far is acknowledged."""
-        self._raise_if_failed()
-        with self._lock:
-            required = self._next_id if self._buffer else self._next_id - 1
-            self._marks.append((required, token))
-            self._advance_marks()
-
-    def committed(self) -> Any:
-        """The newest marked token whose writes are all acknowledged (None before any)."""
-        with self._lock:
-            self._advance_marks()
-            return self._committed
-
-    def flush(self) -> None:
-        """Send what is buffered and wait for every batch; raise the first write failure."""
-        if self._buffer:
-            self._submit()
-        while True:
-            with self._lock:
-                futures = list(self._pending.values())
-            if not futures:
-                break
-            for future in futures:
-                future.exception()
-        self._raise_if_failed()
-        with self._lock:
-            self._advance_marks()
-
-    def close(self) -> None:
-        """Stop the sending threads (without flushing: call :meth:`flush` first to keep writes)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> "DynamoDBWriter":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    # -- buffering and marks -----------------------------------------------------------------
-
-    def _add(self, request: dict[str, Any], keyed: Mapping[str, Any]) -> None:
-        self._raise_if_failed()
-        if self.dedupe:
-            key = key_tuple(item_key(keyed, self.key_names))
-            if key in self._buffer_keys:
-                self._submit()
-            self._buffer_keys.add(key)
-        self._buffer.append(request)
-        if len(self._buffer) >= self.batch_size:
-            self._submit()
-
-    def _submit(self) -> None:
-        batch, self._buffer = self._buffer, []
-        self._buffer_keys = set()
-        self._slots.acquire()
-        with self._lock:
-            batch_id = self._next_id
-            self._next_id += 1
-            future = self._pool.submit(self._send, batch)
-            self._pending[batch_id] = future
-        future.add_done_callback(lambda f, i=batch_id: self._done(i, f))
-
-    def _done(self, batch_id: int, future: Future) -> None:
-        with self._lock:
-            self._pending.pop(batch_id, None)
-            exc = future.exception()
-            if exc is not None and self._error is None:
-                self._error = exc
-            self._advance_marks()
-        self._slots.release()
-
-    def _advance_marks(self) -> None:
-        watermark = min(self._pending, default=self._next_id)
-        while self._marks and self._marks[0][0] < watermark and self._error is None:
-            self._committed = self._marks.popleft()[1]
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
+    def _delete_request(self, key: Mapping[str, Any]) -> tuple[Any, int]:
+        return {"DeleteRequest": {"Key": key}}, 0
 
     # -- sending -------------------------------------------------------------------------------
-
-    def _count(self, **deltas: float) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self.stats, name, getattr(self.stats, name) + delta)
 
     def _wait_for_capacity(self) -> None:
         if self.limiter is None:

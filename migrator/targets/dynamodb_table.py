@@ -43,6 +43,16 @@ class TargetPlan:
     existing: TableInfo | None = None
     problems: list[str] = field(default_factory=list)
 
+    def lines(self) -> list[str]:
+        if self.problems:
+            return [f"  target table : INCOMPATIBLE: {p}" for p in self.problems]
+        if self.action == "create":
+            out = [f"  target table : will create {self.table}: {describe_request(self.request)}"]
+            if self.ttl_attribute:
+                out.append(f"                 and enable TTL on {self.ttl_attribute}")
+            return out
+        return [f"  target table : {self.table} exists (~{self.existing.item_count:,} items); key schema matches"]
+
 
 def create_table_request(
     source: TableInfo,

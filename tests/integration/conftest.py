@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from devtools.servers import DynamoDBLocal, start_pair
+from devtools.servers import DynamoDBLocal, MongoWireServer, start_pair
 from migrator.config import MigratorConfig, parse_config
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,14 @@ def ddb() -> Any:
     yield source, target
     source.stop()
     target.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo() -> Any:
+    """A MongoDB-wire server (mongo-java-server answering as MongoDB 5.0; see devtools/servers.py)."""
+    server = MongoWireServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +85,20 @@ def make_config(ddb, source_table: str, target_table: str | None = None, savepoi
             data[name].update(value)
         else:
             data[name] = value
+    return parse_config(data)
+
+
+def mongo_config(ddb, mongo, source_table: str, database: str = "migrated", savepoints: str | None = None,
+                 **target: Any) -> MigratorConfig:
+    """A configuration from the source server's table to a collection on the MongoDB-wire server."""
+    source, _ = ddb
+    data: dict[str, Any] = {
+        "source": {"type": "dynamodb", "table": source_table, "endpoint": endpoint(source), "region": "us-east-1",
+                   "credentials": {"accessKey": "test", "secretKey": "test-secret"}},
+        "target": {"type": "mongodb", "uri": mongo.uri, "database": database, **target},
+    }
+    if savepoints:
+        data["savepoints"] = {"path": savepoints, "intervalSeconds": 1}
     return parse_config(data)
 
 

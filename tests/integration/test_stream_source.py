@@ -7,6 +7,7 @@ import json
 from devtools import datagen
 from migrator.jobs.streaming import ApplyTask, apply_partition
 from migrator.clients import ClientSpec
+from migrator.targets.dynamodb import DynamoDBTargetSpec
 from migrator.sources.dynamodb import DynamoDBStreamsDataSource
 from pydantic import SecretStr
 
@@ -59,8 +60,9 @@ def test_applying_the_same_batch_twice_gives_the_same_target(ddb, table_name):
     rows = [Row("INSERT", "a", {"v": {"N": "1"}}, 1), Row("MODIFY", "a", {"v": {"N": "2"}, "m": {"M": {}}}, 2),
             Row("INSERT", "b", {"v": {"N": "1"}}, 3), Row("REMOVE", "b", None, 4),
             Row("REMOVE", "item#00000001", None, 5)]
-    task = ApplyTask(ClientSpec(target.endpoint, "us-east-1", "l", SecretStr("l")), table_name, ["pk", "sk"], {},
-                     25, 2, None)
+    spec = DynamoDBTargetSpec(ClientSpec(target.endpoint, "us-east-1", "l", SecretStr("l")), table_name, ["pk", "sk"],
+                              25, 2)
+    task = ApplyTask(spec, {}, None)
     (first,) = list(apply_partition(task, iter(rows)))
     after_once = datagen.by_key(datagen.scan_all(target.client(), table_name))
     (second,) = list(apply_partition(task, iter(rows)))

@@ -56,13 +56,15 @@ def test_example_config_loads_and_documents_every_key():
     from migrator.config import MigratorConfig
 
     def keys(model, prefix=""):
-        from migrator.config import _unwrap
+        import typing
+        from migrator.config_errors import _unwrap
         for name, field in model.model_fields.items():
             alias = field.alias or name
             yield alias
             inner = _unwrap(field.annotation)
-            if isinstance(inner, type) and hasattr(inner, "model_fields"):
-                yield from keys(inner)
+            for member in typing.get_args(inner) or (inner,):  # both kinds of target
+                if isinstance(member, type) and hasattr(member, "model_fields"):
+                    yield from keys(member)
     undocumented = sorted({k for k in keys(MigratorConfig) if f"{k}:" not in text})
     assert undocumented == [], f"config.dynamodb.yaml.example does not mention {undocumented}"
 
@@ -231,3 +233,31 @@ def test_yaml_written_back_loads_the_same(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(with_changes(renames=[{"from": "a", "to": "b"}])))
     assert load_config(str(path)).rename_map == {"a": "b"}
+
+
+MONGO = {"type": "mongodb", "uri": "mongodb://app:pa55word@db1:27017,db2:27017/?replicaSet=rs0",
+         "database": "shop"}
+
+
+def test_mongodb_target_loads_with_defaults():
+    config = parse_config(with_changes(target=None) | {"target": MONGO})
+    t = config.target
+    assert config.to_mongodb and config.target_table == "orders"  # collection defaults to the table
+    assert (t.exists, t.sets, t.field_names, t.numbers.on_overflow) == ("error", "array", "escape", "error")
+    assert t.redacted_uri() == "mongodb://***@db1:27017,db2:27017/"
+    assert "pa55word" not in repr(config)
+
+
+def test_mongodb_target_errors_name_the_setting_without_the_tag_and_hide_the_uri():
+    found = problems(with_changes(target=None) | {"target": {**MONGO, "databse": "x", "exists": "keep"}})
+    assert "target.databse: unknown key; did you mean 'database'?" in found
+    assert any(p.startswith("target.exists: got 'keep'; input should be 'error', 'drop', 'rename' or 'append'")
+               for p in found)
+    found = problems(with_changes(target=None) | {"target": {**MONGO, "uri": "http://app:pa55word@db"}})
+    assert found == ["target.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may hold a "
+                     "password)"]
+    found = problems(with_changes(target=None) | {"target": {**MONGO, "type": "mongo"}})
+    assert len(found) == 1 and found[0].startswith("target: got 'mongo'; input tag 'mongo'")
+    assert "pa55word" not in found[0]
+    found = problems(with_changes(target=None) | {"target": {**MONGO, "uri": 42}})
+    assert found == ["target.uri: got <redacted>; input should be a valid string"]
