@@ -41,13 +41,15 @@ class BatchCounts:
     puts: int = 0
     deletes: int = 0
     dead_lettered: int = 0
+    throttles: int = 0
+    unprocessed: int = 0
     newest: float | None = None
     #: Whether any creation time had seconds: DynamoDB Local truncates them to the minute, which
     #: makes a lag computed from them meaningless.
     fine_times: bool = False
 
     def add(self, other: "BatchCounts") -> None:
-        for name in ("INSERT", "MODIFY", "REMOVE", "puts", "deletes", "dead_lettered"):
+        for name in ("INSERT", "MODIFY", "REMOVE", "puts", "deletes", "dead_lettered", "throttles", "unprocessed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.fine_times = self.fine_times or other.fine_times
         if other.newest is not None:

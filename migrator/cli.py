@@ -1,14 +1,16 @@
-"""Command line: ``migrator run --config FILE [--dry-run] [--stop-when-idle SECONDS]``.
+"""Command line: ``migrator run --config FILE [--dry-run] [--stop-when-idle SECONDS]`` and
+``migrator validate --config FILE [--report PATH]``.
 
-Exit codes: 0 done (or idle long enough); 2 configuration, source, target, stream or savepoint
-error (the message says what to change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. The
-snapshot's progress is saved before exiting on an error or a signal; replication stops after the
-batch in flight.
+Exit codes: 0 done (or idle long enough; for validate: equal); 1 validate found differences that
+remain; 2 configuration, source, target, stream or savepoint error (the message says what to
+change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. The snapshot's progress is saved before
+exiting on an error or a signal; replication stops after the batch in flight.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -24,6 +26,7 @@ from .errors import MigratorError, remote_error
 log = logging.getLogger("migrator")
 
 EXIT_OK = 0
+EXIT_DIFFERENT = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -92,6 +95,8 @@ class _Signals:
 
 
 def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) -> int:
+    if args.command == "validate":
+        return _validate(args, config)
     from .jobs.plan import build_plan
 
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
@@ -118,11 +123,59 @@ def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) ->
     # On an error or a signal during the snapshot the exception propagates without spark.stop():
     # a py4j call cut short by a signal leaves the gateway unusable, and the embedded JVM exits
     # with this process anyway.
-    run_migration(spark, plan, signals.stop, stop_when_idle, _emit, log_every=args.progress_seconds,
-                  streaming=signals.graceful)
+    metrics = _metrics(args, config)
+    try:
+        run_migration(spark, plan, signals.stop, stop_when_idle, _emit, log_every=_interval(args, config),
+                      streaming=signals.graceful, metrics=metrics)
+    finally:
+        metrics.close()
     if not under_submit:
         spark.stop()
     return signals.exit_code()
+
+
+def _validate(args: argparse.Namespace, config: MigratorConfig) -> int:
+    from .jobs.validate import run_validation
+    from .storage import write_text
+
+    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    metrics = _metrics(args, config)
+    spark = build_spark(args.master, f"migrator validate {config.source.table}")
+    try:
+        result = run_validation(spark, config, spark.sparkContext.defaultParallelism, metrics=metrics,
+                                log_every=_interval(args, config))
+    finally:
+        metrics.close()
+    if not under_submit:
+        spark.stop()
+    limit = config.validation.failures_to_fetch if config.validation else 100
+    _emit(result.lines(limit))
+    report = args.report or (config.validation.report_path if config.validation else None)
+    if report:
+        try:
+            write_text(report, json.dumps(result.report(), indent=1, sort_keys=True, default=str))
+        except OSError as exc:
+            raise MigratorError(f"validation.reportPath: cannot write {report}: {exc.strerror or exc}") from exc
+        _emit([f"report: {report}"])
+    return EXIT_OK if result.remaining == 0 else EXIT_DIFFERENT
+
+
+def _metrics(args: argparse.Namespace, config: MigratorConfig) -> Any:
+    from .metrics import Metrics
+
+    path = args.metrics_file or config.metrics.path
+    port = args.metrics_port if args.metrics_port is not None else config.metrics.prometheus_port
+    try:
+        return Metrics(path, port)
+    except OSError as exc:
+        if exc.filename:  # the file could not be opened
+            raise MigratorError(f"metrics.path: cannot append to {path}: {exc.strerror}") from exc
+        raise MigratorError(str(exc)) from exc
+
+
+def _interval(args: argparse.Namespace, config: MigratorConfig) -> float:
+    """Seconds between progress lines and metric records: the flag, else ``metrics.intervalSeconds``."""
+    return args.progress_seconds if args.progress_seconds is not None else config.metrics.interval_seconds
 
 
 def build_spark(master: str | None, app_name: str) -> Any:
@@ -161,12 +214,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the plan and exit without writing")
     run.add_argument("--master", default=None,
                      help=f"Spark master when not launched by spark-submit (default {DEFAULT_MASTER})")
-    run.add_argument("--progress-seconds", type=float, default=5.0, help="seconds between progress lines")
     run.add_argument("--stop-when-idle", type=float, default=None, metavar="SECONDS",
                      help="with streamChanges: exit 0 once caught up and without changes for this long "
                           "(overrides streaming.stopWhenIdleSeconds)")
-    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _common_options(run)
+    validate = commands.add_parser("validate", help="compare source and target in both directions")
+    validate.add_argument("--config", required=True, help="YAML configuration file")
+    validate.add_argument("--report", default=None, metavar="PATH",
+                          help="write a JSON report here (overrides validation.reportPath)")
+    validate.add_argument("--master", default=None,
+                          help=f"Spark master when not launched by spark-submit (default {DEFAULT_MASTER})")
+    _common_options(validate)
     return parser
+
+
+def _common_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--progress-seconds", type=float, default=None, metavar="SECONDS",
+                         help="seconds between progress lines and metric records (default: metrics.intervalSeconds, 5)")
+    command.add_argument("--metrics-file", default=None, metavar="PATH",
+                         help="append JSON-lines metrics to this local file (overrides metrics.path)")
+    command.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                         help="serve Prometheus metrics at http://<driver>:PORT/metrics (overrides "
+                              "metrics.prometheusPort)")
+    command.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def _setup_logging(level: str) -> None:

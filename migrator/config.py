@@ -34,7 +34,8 @@ PositiveInt = typing.Annotated[int, Field(gt=0)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, alias_generator=to_camel, validate_by_name=False
+        extra="forbid", frozen=True, strict=True, alias_generator=to_camel, validate_by_name=False,
+        use_attribute_docstrings=True,
     )
 
 
@@ -46,7 +47,10 @@ class Endpoint(_Section):
     """
 
     host: str = Field(min_length=1)
+    """Host name, optionally with its scheme (``http://scylla``). Without a scheme, ``https`` is used on
+    port 443 and ``http`` on any other port."""
     port: Optional[typing.Annotated[int, Field(gt=0, lt=65536)]] = None
+    """TCP port. Left out: the port written in ``host``, else the scheme's default port."""
 
     def url(self) -> str:
         """The endpoint as a URL that botocore accepts."""
@@ -61,7 +65,11 @@ class Endpoint(_Section):
 
 class AssumeRole(_Section):
     arn: str = Field(min_length=1)
+    """ARN of the role to assume, from ``accessKey``/``secretKey`` or, without them, from the default AWS
+    credential chain."""
     session_name: str = "migrator"
+    """Session name of the assumed role, as CloudTrail shows it. Left out: ``migrator`` (Scylla Migrator's
+    default is ``scylla-migrator``)."""
 
 
 class Credentials(_Section):
@@ -72,9 +80,16 @@ class Credentials(_Section):
     """
 
     access_key: Optional[str] = None
+    """AWS access key id; give it with ``secretKey``. Without both, the default AWS credential chain is
+    used (environment, profile, instance or task role)."""
     secret_key: Optional[SecretStr] = None
+    """AWS secret access key; give it with ``accessKey``. Never logged, saved or shown in an error."""
     session_token: Optional[SecretStr] = None
+    """Session token of temporary credentials. Left out: the keys are used without one. Never logged,
+    saved or shown in an error."""
     assume_role: Optional[AssumeRole] = None
+    """A role to assume, from the keys above or, without them, from the default AWS credential chain. Left
+    out: no role is assumed."""
 
 
 class AlternatorSettings(_Section):
@@ -82,24 +97,56 @@ class AlternatorSettings(_Section):
     the others tune Scylla Migrator's JVM HTTP client and are accepted so its configs load."""
 
     datacenter: Optional[str] = None
+    """Scylla Migrator setting, accepted and ignored: the preferred datacenter of its JVM client's
+    DC-aware routing. migrator sends every request to ``endpoint``."""
     rack: Optional[str] = None
+    """Scylla Migrator setting, accepted and ignored: the preferred rack of its JVM client's rack-aware
+    routing. migrator sends every request to ``endpoint``."""
     active_refresh_interval_ms: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: how often (ms) its JVM client refreshes the node
+    list while busy. migrator keeps no node list."""
     idle_refresh_interval_ms: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: how often (ms) its JVM client refreshes the node
+    list while idle. migrator keeps no node list."""
     compression: Optional[bool] = None
+    """Scylla Migrator setting, accepted and ignored: GZIP compression of request bodies by its JVM
+    client. migrator's boto3 client does not compress requests."""
     optimize_headers: Optional[bool] = None
+    """Scylla Migrator setting, accepted and ignored: trimming of HTTP headers by its JVM client.
+    migrator's boto3 client sends the headers botocore sends."""
     max_connections: Optional[PositiveInt] = None
+    """Scylla Migrator setting, accepted and ignored: the size of its JVM client's connection pool.
+    migrator sizes its pool from ``writeConcurrency``."""
     connection_max_idle_time_ms: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: how long (ms) its JVM client keeps an idle pooled
+    connection. migrator uses botocore's connection handling."""
     connection_time_to_live_ms: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: the longest life (ms) of a connection in its JVM
+    client's pool. migrator uses botocore's connection handling."""
     connection_acquisition_timeout_ms: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: how long (ms) its JVM client waits for a connection
+    when the pool is exhausted. migrator uses botocore's connection handling."""
     connection_timeout_ms: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: its JVM client's TCP connect timeout (ms). migrator
+    uses botocore's client settings."""
     max_items_per_batch: Optional[typing.Annotated[int, Field(ge=1, le=ALTERNATOR_MAX_BATCH)]] = None
+    """Items per BatchWriteItem, as ``target.maxItemsPerBatch`` (which wins when both are set): up to 100
+    for Alternator. Left out: 25."""
 
 
 class _DynamoDBEndpoint(_Section):
     type: Literal["dynamodb", "dynamo", "alternator"]
+    """``dynamodb`` (also ``dynamo``) or ``alternator`` (ScyllaDB Alternator). A ``dynamodb`` endpoint
+    outside ``amazonaws.com`` is treated as Alternator (batches up to 100 items)."""
     region: Optional[str] = None
+    """AWS region. Left out: the default AWS chain's (``AWS_REGION``, profile); ``us-east-1`` when an
+    endpoint is set and nothing else says."""
     endpoint: Optional[Endpoint] = None
+    """A custom endpoint (DynamoDB Local, Alternator, a VPC endpoint). Left out: AWS DynamoDB in
+    ``region``."""
     credentials: Optional[Credentials] = None
+    """Static keys, a role to assume, or both. Left out: the default AWS credential chain (environment,
+    profile, instance or task role)."""
 
     @property
     def is_alternator(self) -> bool:
@@ -116,25 +163,52 @@ class DynamoDBSource(_DynamoDBEndpoint):
     """``source``: the DynamoDB table to copy."""
 
     table: TableName
+    """Name of the table to copy. Required."""
     scan_segments: Optional[typing.Annotated[int, Field(gt=0, le=MAX_TOTAL_SEGMENTS)]] = None
+    """Parallel Scan segments, each one Spark task. Left out: about one per 100 MiB of table and at least
+    one per Spark core; a savepoint keeps its first run's count."""
     read_throughput: Optional[PositiveInt] = None
+    """Read capacity units per second that the read cap is based on. Left out: the table's provisioned
+    read capacity; no cap for an on-demand table."""
     throughput_read_percent: Optional[Percent] = None
+    """Share of that read capacity the copy may use. Left out: 0.5, which leaves half to the applications
+    still using the source."""
     max_map_tasks: Optional[PositiveInt] = None
+    """Tasks assumed to run at once when the read and write caps are split between tasks. Left out: the
+    smaller of the number of segments and the Spark cores."""
 
 
 class DynamoDBTarget(_DynamoDBEndpoint):
     """``target``: a DynamoDB-compatible table (AWS DynamoDB, ScyllaDB Alternator)."""
 
     table: Optional[TableName] = None
+    """Name of the target table; created when missing, with the source's keys, indexes, billing mode and
+    TTL. Left out: the source table's name."""
     write_throughput: Optional[PositiveInt] = None
+    """Write capacity units per second that the write cap is based on, and the write capacity of a created
+    provisioned table. Left out: the target's provisioned write capacity; no cap for an on-demand table."""
     throughput_write_percent: Optional[Percent] = None
+    """Share of that write capacity the copy may use. Left out: 1.0 (the target serves no application yet)."""
     billing_mode: Optional[Literal["PROVISIONED", "PAY_PER_REQUEST"]] = None
+    """Billing mode of a created table. Left out: the source's; a provisioned target takes the source's
+    capacity (1 where the source has none)."""
     remove_consumed_capacity: Optional[bool] = None
+    """``true``: never ask the target for consumed capacity (some Alternator versions need this); write
+    costs are then estimated from item sizes. Left out: asked only when a write cap is in force."""
     max_items_per_batch: Optional[typing.Annotated[int, Field(ge=1, le=ALTERNATOR_MAX_BATCH)]] = None
+    """Items per BatchWriteItem: at most 25 for AWS DynamoDB, up to 100 for Alternator. Left out:
+    ``alternator.maxItemsPerBatch``, else 25."""
     write_concurrency: typing.Annotated[int, Field(ge=1, le=64)] = 4
+    """BatchWriteItem calls in flight per Spark task."""
     stream_changes: bool = False
+    """Live replication: pin the source's DynamoDB Stream (enabling it if needed) before the snapshot,
+    then apply every change until stopped. Needs ``savepoints.path`` or ``streaming.checkpointLocation``."""
     skip_initial_snapshot_transfer: bool = False
+    """With ``streamChanges``: skip the snapshot and only replicate the stream's changes, from the oldest
+    one it retains (up to 24 hours back). Ignored, with a warning, without ``streamChanges``."""
     alternator: Optional[AlternatorSettings] = None
+    """Scylla Migrator's Alternator client settings: only ``maxItemsPerBatch`` has an effect; the others
+    are accepted and ignored, with a warning. Left out: none."""
 
     @property
     def batch_size(self) -> int:
@@ -150,8 +224,14 @@ class MongoWriteConcern(_Section):
     """``target.writeConcern``: MongoDB's write concern for every write."""
 
     w: Optional[Union[int, str]] = None
+    """Acknowledgement required: a number of members, ``majority`` or a tag. Left out: the URI's, else
+    MongoDB's default (``majority`` on replica sets)."""
     j: Optional[bool] = None
+    """``true``: acknowledged only once written to the journal. Left out: the URI's, else the server's
+    default."""
     wtimeout_ms: Optional[PositiveInt] = None
+    """Milliseconds to wait for the write concern; past that the batch is sent again. Left out: the URI's,
+    else no limit."""
 
     def options(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -168,26 +248,53 @@ class MongoNumbers(_Section):
     """``target.numbers``: what to do with a number Decimal128 cannot hold (35 to 38 digits)."""
 
     on_overflow: Literal["error", "string", "double"] = "error"
+    """A number with 35 to 38 significant digits, more than Decimal128 holds: ``error`` (the item goes to
+    the dead letter), ``string`` (kept exactly, as text, counted) or ``double`` (rounded: only if losing
+    digits is acceptable)."""
 
 
 class MongoTarget(_Section):
     """``target`` with ``type: mongodb``: a MongoDB collection."""
 
     type: Literal["mongodb"]
+    """``mongodb``: write documents into a MongoDB collection."""
     uri: SecretStr
+    """MongoDB connection string, ``mongodb://`` or ``mongodb+srv://``, TLS and auth options included.
+    Required; never printed (logs and plans show ``mongodb://***@host/...``)."""
     database: str = Field(min_length=1, pattern=r"^[^/\\. \"$]+$")
+    """Database name: no ``/``, ``\\``, ``.``, space, ``"`` or ``$``. Required."""
     collection: Optional[str] = Field(default=None, min_length=1, pattern=r"^[^$\x00]+$")
+    """Collection name. Left out: the source table's name."""
     write_concern: Optional[MongoWriteConcern] = None
+    """Write concern of every write. Left out: the URI's, else MongoDB's default."""
     exists: Literal["error", "drop", "rename", "append"] = "error"
+    """When the collection holds documents at the start of a new migration: ``error`` (stop and say so),
+    ``drop``, ``rename`` (kept as ``<collection>_<UTC timestamp>``) or ``append``. A rerun that resumes
+    from a savepoint always keeps it."""
     numbers: MongoNumbers = Field(default_factory=MongoNumbers)
+    """What to do with numbers that Decimal128 cannot hold. Left out: ``onOverflow: error``."""
     sets: Literal["array", "tagged"] = "array"
+    """String, number and binary sets as plain arrays (``array``), or ``tagged`` (``{"__dynamodb_set__":
+    "SS", "values": [...]}``) so that a migration back can restore them."""
     field_names: Literal["escape", "keep", "error"] = "escape"
+    """Attribute names with ``.`` or a leading ``$``: ``escape`` (as U+FF0E / U+FF04, reversible),
+    ``keep`` (as they are; MongoDB 5+ accepts all but a top-level ``$`` name) or ``error`` (the item goes
+    to the dead letter)."""
     ttl_field: Optional[str] = Field(default=None, min_length=1)
+    """With TTL on the source: also write the TTL attribute as a date in this field, with a TTL index on
+    it. Left out: documents do not expire (the TTL attribute is copied as a number)."""
     batch_size: typing.Annotated[int, Field(ge=1, le=100_000)] = 1000
+    """Documents per bulk write, at most."""
     batch_bytes: typing.Annotated[int, Field(ge=1024, le=48 * 1024 * 1024)] = 8 * 1024 * 1024
+    """Bytes per bulk write, at most (the default is 8 MiB)."""
     write_concurrency: typing.Annotated[int, Field(ge=1, le=64)] = 4
+    """Bulk writes in flight per Spark task."""
     stream_changes: bool = False
+    """Live replication, as for a DynamoDB target: pin the source's stream before the snapshot, then apply
+    every change until stopped. Needs ``savepoints.path`` or ``streaming.checkpointLocation``."""
     skip_initial_snapshot_transfer: bool = False
+    """With ``streamChanges``: skip the snapshot and only replicate the stream's changes, from the oldest
+    one it retains (up to 24 hours back). Ignored, with a warning, without ``streamChanges``."""
 
     @property
     def is_alternator(self) -> bool:
@@ -207,54 +314,129 @@ class Savepoints(_Section):
     """``savepoints``: where progress is recorded so that a rerun resumes."""
 
     path: str = Field(min_length=1)
+    """Directory (local or ``s3://``) of the savepoint file ``snapshot-<source>-to-<target>.json``: per
+    segment, whether it is done and the last key copied. Required in this section."""
     interval_seconds: PositiveInt = 300
+    """Seconds between savepoint writes; one is also written on failure, Ctrl-C and SIGTERM."""
+    enable_parquet_file_tracking: Optional[bool] = None
+    """Scylla Migrator setting, accepted and ignored: it tracks Parquet source files, and the source
+    here is always a DynamoDB table."""
+    resume_from_latest: Optional[bool] = None
+    """Scylla Migrator setting, accepted and ignored: a rerun here always resumes from the savepoint
+    of the same source and target."""
 
 
 class Rename(_Section):
     from_: str = Field(alias="from", min_length=1)
+    """Attribute name in the source."""
     to: str = Field(min_length=1)
+    """Attribute name in the target."""
 
 
 class Validation(_Section):
-    """``validation``: Scylla Migrator's validator settings, accepted as they are."""
+    """``validation``: settings of ``migrator validate``, in Scylla Migrator's names where they exist.
+
+    ``compareTimestamps``, ``ttlToleranceMillis``, ``writetimeToleranceMillis``,
+    ``timestampMsTolerance`` and ``hashColumns`` concern Cassandra-like sources: accepted, unused.
+    """
 
     compare_timestamps: Optional[bool] = None
+    """Scylla Migrator setting, accepted and ignored: it compares Cassandra WRITETIMEs and TTLs, which
+    DynamoDB items do not have."""
     ttl_tolerance_millis: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: the allowed difference between Cassandra TTLs, which
+    DynamoDB items do not have (a TTL attribute compares as any other)."""
     writetime_tolerance_millis: Optional[int] = None
-    failures_to_fetch: Optional[typing.Annotated[int, Field(ge=0)]] = None
-    floating_point_tolerance: Optional[float] = None
+    """Scylla Migrator setting, accepted and ignored: the allowed difference between Cassandra WRITETIMEs,
+    which DynamoDB items do not have."""
+    failures_to_fetch: typing.Annotated[int, Field(ge=0)] = 100
+    """How many differences to list in the output and the report."""
+    floating_point_tolerance: typing.Annotated[float, Field(ge=0)] = 0.0
+    """Numbers within this distance compare equal. The default, 0, is exact comparison (DynamoDB numbers
+    are exact)."""
     timestamp_ms_tolerance: Optional[int] = None
+    """Scylla Migrator setting, accepted and ignored: the allowed difference (ms) between Cassandra
+    timestamp columns; DynamoDB has no timestamp type."""
     hash_columns: Optional[list[str]] = None
+    """Scylla Migrator setting, accepted and ignored: columns compared through one hash in
+    MySQL-to-ScyllaDB validation. migrator compares whole items."""
+    copy_missing_rows: bool = False
+    """Write the missing and differing items to the target, then report how many were fixed; extra items
+    are only reported."""
+    sample_fraction: Optional[typing.Annotated[float, Field(gt=0, le=1)]] = None
+    """Compare only this share of the keys, chosen by a hash of the key so that both sides agree. Left
+    out: every key."""
+    report_path: Optional[str] = Field(default=None, min_length=1)
+    """Where to write the JSON report (counts and the listed differences); also ``--report PATH``. Left
+    out: no report file."""
 
 
 class Streaming(_Section):
     """``streaming``: live replication through DynamoDB Streams (with ``target.streamChanges``)."""
 
     view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] = "NEW_IMAGE"
+    """Stream view type when migrator enables the stream. An existing stream is used when it carries new
+    images; ``KEYS_ONLY`` and ``OLD_IMAGE`` streams are refused before any write."""
     checkpoint_location: Optional[str] = Field(default=None, min_length=1)
+    """Spark's checkpoint directory (local, HDFS or S3); a rerun resumes from it. Left out:
+    ``<savepoints.path>/checkpoints/<source>-to-<target>``."""
     trigger_seconds: typing.Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """Seconds between micro-batches."""
     max_records_per_batch: PositiveInt = 10_000
+    """Stream records per micro-batch, at most (admission control)."""
     stop_when_idle_seconds: Optional[typing.Annotated[float, Field(gt=0)]] = None
+    """Stop with exit code 0 once caught up and idle this many seconds (also ``--stop-when-idle``). Left
+    out: run until stopped (SIGTERM or Ctrl-C, after the batch in flight)."""
 
 
 class DeadLetter(_Section):
     """``deadLetter``: where items that cannot be written are kept (JSON lines)."""
 
     path: str = Field(min_length=1)
+    """Directory (local or ``s3://``) where items the target refuses are written as JSON lines, with their
+    key, the reason and the raw item. Required in this section."""
+
+
+class Metrics(_Section):
+    """``metrics``: figures to scrape or graph, beside the console progress (see docs/metrics.md)."""
+
+    path: Optional[str] = Field(default=None, min_length=1)
+    """JSON-lines file that a metrics record is appended to every ``intervalSeconds``. Left out: no file."""
+    prometheus_port: Optional[typing.Annotated[int, Field(gt=0, lt=65536)]] = None
+    """Serve the metrics in Prometheus text format on this port, at ``/metrics``. Left out: no endpoint."""
+    interval_seconds: typing.Annotated[float, Field(gt=0, le=3600)] = 5.0
+    """Seconds between metric records, and between progress lines."""
 
 
 class MigratorConfig(_Section):
     """The whole configuration file."""
 
     source: DynamoDBSource
+    """The DynamoDB or Alternator table to copy. Required."""
     target: Target
+    """Where the items go: a DynamoDB-compatible table (``type: dynamodb`` or ``alternator``) or a MongoDB
+    collection (``type: mongodb``). Required."""
     savepoints: Optional[Savepoints] = None
+    """Where progress is recorded so that a rerun resumes. Left out: no savepoint; a rerun starts over."""
     renames: list[Rename] = Field(default_factory=list)
+    """Attribute renames, applied to every item and to the key schema and indexes of a created target.
+    Left out: none."""
     skip_segments: Optional[list[typing.Annotated[int, Field(ge=0)]]] = None
+    """Scan segments to skip (numbered from 0), as a Scylla Migrator savepoint lists them; needs
+    ``source.scanSegments``, the count it was made with. Left out: none."""
     skip_token_ranges: Optional[list[Any]] = None
+    """Scylla Migrator setting, accepted and ignored: token ranges of a Cassandra source's savepoint; a
+    DynamoDB source has none (a warning says so)."""
     validation: Optional[Validation] = None
+    """Settings of ``migrator validate``. Left out: the defaults below."""
     dead_letter: Optional[DeadLetter] = None
+    """Where items the target refuses are kept. Left out: ``<savepoints.path>/dead-letter``; without
+    savepoints either, a refused item stops the job."""
     streaming: Streaming = Field(default_factory=Streaming)
+    """Tuning of live replication (``target.streamChanges``). Left out: the defaults below."""
+    metrics: Metrics = Field(default_factory=Metrics)
+    """Metrics beside the console progress: a JSON-lines file, a Prometheus endpoint, or both. Left out:
+    console progress only."""
 
     @property
     def target_table(self) -> str:
@@ -297,7 +479,7 @@ def load_config(path: str) -> MigratorConfig:
     Parameters
     ----------
     path : str
-        A local file path.
+        A local path, or an ``s3://`` (``s3a://``) URL read with the default AWS credentials.
 
     Returns
     -------
@@ -309,11 +491,14 @@ def load_config(path: str) -> MigratorConfig:
         When the file cannot be read or parsed, or any setting is invalid; the error lists
         every problem found.
     """
+    from .storage import read_text
+
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_text(path)
+    except FileNotFoundError as exc:
+        raise ConfigError(["cannot read the file: no such file"], path) from exc
     except OSError as exc:
-        raise ConfigError([f"cannot read the file: {exc.strerror}"], path) from exc
+        raise ConfigError([f"cannot read the file: {exc.strerror or exc}"], path) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -8,6 +8,7 @@ used: it raises ``decimal.Rounded`` on valid numbers such as ``9.9E+125``.
 from __future__ import annotations
 
 import base64
+import decimal
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
@@ -46,9 +47,13 @@ def key_tuple(key: Mapping[str, Any]) -> tuple:
     return tuple(out)
 
 
+#: Wide enough for any DynamoDB number (38 digits, exponents -130..+125): normalising never rounds.
+EXACT = decimal.Context(prec=300, Emin=-999999, Emax=999999, traps=[decimal.Inexact])
+
+
 def _number(text: str) -> Decimal | str:
     try:
-        return Decimal(text).normalize()
+        return Decimal(text).normalize(EXACT)
     except InvalidOperation:
         return text
 

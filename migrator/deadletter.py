@@ -1,18 +1,22 @@
 """Where items go that the target refuses: JSON lines with the key, the reason and the raw item.
 
-Each task writes its own file, so no two processes append to the same one. The directory is local
-to the process that writes (on a cluster: each executor's disk, or a shared mount).
+Each task writes its own file, so no two processes append to the same one. A local directory is
+local to the process that writes (on a cluster: each executor's disk, or a shared mount); with an
+``s3://`` directory each task keeps its file on local disk while it runs and uploads it whole when
+it closes, so every dead letter of a cluster run ends up in one place.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 import uuid
 from typing import Any, Mapping
 
+from . import storage
 from .convert import item_to_wire
 
 
@@ -47,27 +51,33 @@ class DeadLetterWriter:
         line = json.dumps(record, sort_keys=True) + "\n"
         with self._lock:
             if self._file is None:
-                os.makedirs(self.directory, exist_ok=True)
-                self.path = os.path.join(self.directory, f"{self.name}-{uuid.uuid4().hex[:8]}.jsonl")
-                self._file = open(self.path, "a", encoding="utf-8")
+                self.path = storage.join(self.directory, f"{self.name}-{uuid.uuid4().hex[:8]}.jsonl")
+                if storage.is_s3(self.directory):
+                    self._file = tempfile.NamedTemporaryFile("w+", encoding="utf-8", suffix=".jsonl")
+                else:
+                    os.makedirs(self.directory, exist_ok=True)
+                    self._file = open(self.path, "a", encoding="utf-8")
             self._file.write(line)
             self._file.flush()
             self.count += 1
 
     def close(self) -> None:
+        """Close the file; for S3, upload it (a failed upload fails the task, which Spark retries)."""
         with self._lock:
-            if self._file is not None:
+            if self._file is None:
+                return
+            try:
+                if storage.is_s3(self.directory):
+                    self._file.seek(0)
+                    storage.put_bytes(self.path, self._file.read().encode("utf-8"))
+            finally:
                 self._file.close()
                 self._file = None
 
 
 def read_dead_letters(directory: str) -> list[dict[str, Any]]:
-    """Every record under ``directory`` (for tests and for a user's own replay script)."""
+    """Every record under ``directory``, local or S3 (for tests and for a user's replay script)."""
     records: list[dict[str, Any]] = []
-    if not os.path.isdir(directory):
-        return records
-    for name in sorted(os.listdir(directory)):
-        if name.endswith(".jsonl"):
-            with open(os.path.join(directory, name), encoding="utf-8") as f:
-                records.extend(json.loads(line) for line in f if line.strip())
+    for path in storage.list_names(directory, ".jsonl"):
+        records.extend(json.loads(line) for line in storage.read_text(path).splitlines() if line.strip())
     return records

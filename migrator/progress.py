@@ -55,29 +55,24 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     owner: "ProgressServer"
 
 
-class ProgressServer:
-    """Driver side: receives task reports and keeps them in the run's :class:`SnapshotSavepoint`.
+class ReportServer:
+    """Driver side: a TCP listener that hands every authenticated JSON line to :meth:`receive`.
 
     Parameters
     ----------
-    savepoint : SnapshotSavepoint
-        Updated in place as reports arrive; read it under :attr:`lock`.
     bind_host, advertise_host : str
         Where to listen, and the address tasks are told to use.
     """
 
-    def __init__(self, savepoint: SnapshotSavepoint, bind_host: str = "127.0.0.1",
-                 advertise_host: str | None = None):
-        self.savepoint = savepoint
+    def __init__(self, bind_host: str = "127.0.0.1", advertise_host: str | None = None):
         self.token = secrets.token_hex(16)
         self.lock = threading.Lock()
-        self.live_items: dict[int, int] = {}
         self._server = _TCPServer((bind_host, 0), _Handler)
         self._server.owner = self
         self.address = ProgressAddress(advertise_host or bind_host, self._server.server_address[1], self.token)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="progress-server", daemon=True)
 
-    def start(self) -> "ProgressServer":
+    def start(self) -> "ReportServer":
         self._thread.start()
         return self
 
@@ -85,6 +80,23 @@ class ProgressServer:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+
+    def receive(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+class ProgressServer(ReportServer):
+    """Receives snapshot task reports and keeps them in the run's :class:`SnapshotSavepoint`.
+
+    ``savepoint`` is updated in place as reports arrive; read it under :attr:`lock`.
+    """
+
+    def __init__(self, savepoint: SnapshotSavepoint, bind_host: str = "127.0.0.1",
+                 advertise_host: str | None = None):
+        super().__init__(bind_host, advertise_host)
+        self.savepoint = savepoint
+        self.live_items: dict[int, int] = {}
+        self.live_stats: dict[int, dict[str, int]] = {}
 
     def receive(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """Apply one report; answer ``start`` with the newest state known for the segment."""
@@ -101,6 +113,8 @@ class ProgressServer:
                 state.skipped = int(message.get("skipped", state.skipped))
             state.done = state.done or bool(message.get("done"))
             self.live_items[number] = int(message.get("live", state.items))
+            if message.get("stats"):
+                self.live_stats[number] = {k: int(v) for k, v in message["stats"].items()}
         return None
 
     def totals(self) -> tuple[int, int]:
@@ -108,6 +122,35 @@ class ProgressServer:
         with self.lock:
             live = sum(max(self.live_items.get(n, 0), s.items) for n, s in self.savepoint.segments.items())
             return live, len(self.savepoint.done_segments)
+
+    def stats(self) -> dict[str, int]:
+        """Retry and dead-letter counts of this run's tasks, summed (as last reported)."""
+        out: dict[str, int] = {}
+        with self.lock:
+            for counts in self.live_stats.values():
+                for name, value in counts.items():
+                    out[name] = out.get(name, 0) + value
+        return out
+
+
+class CountServer(ReportServer):
+    """Receives item counts from tasks that only count (validation reads): task id → items so far."""
+
+    def __init__(self, bind_host: str = "127.0.0.1", advertise_host: str | None = None):
+        super().__init__(bind_host, advertise_host)
+        self.counts: dict[int, int] = {}
+
+    def receive(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        if message.get("op") == "start":
+            return {}
+        with self.lock:
+            number = int(message["seg"])
+            self.counts[number] = max(self.counts.get(number, 0), int(message.get("live", 0)))
+        return None
+
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.counts.values())
 
 
 class ProgressClient:
@@ -145,39 +188,42 @@ class ProgressClient:
         return SegmentState(done=reply["done"], last_key=reply["lastKey"], items=reply["items"],
                             skipped=reply["skipped"])
 
-    def follow(self, position: Callable[[], tuple | None], live: Callable[[], int]) -> None:
+    def follow(self, position: Callable[[], tuple | None], live: Callable[[], int],
+               stats: Callable[[], dict[str, int]] | None = None) -> None:
         """Report in the background: ``position()`` gives the newest fully written
-        ``(last_key, items, skipped)`` or None, ``live()`` the items written so far."""
+        ``(last_key, items, skipped)`` or None, ``live()`` the items written so far, ``stats()``
+        retry counts for the metrics."""
         if self._file is None:
             return
 
         def loop() -> None:
             while not self._stop.wait(self.every):
                 committed = position()
+                extra = stats() if stats is not None else None
                 if committed is None:
-                    self.report(None, 0, 0, live(), committed=False)
+                    self.report(None, 0, 0, live(), committed=False, stats=extra)
                 else:
-                    self.report(*committed, live=live())
+                    self.report(*committed, live=live(), stats=extra)
 
         self._thread = threading.Thread(target=loop, name=f"progress-segment-{self.segment}", daemon=True)
         self._thread.start()
 
-    def finish(self, items: int, skipped: int) -> None:
+    def finish(self, items: int, skipped: int, stats: dict[str, int] | None = None) -> None:
         """Stop reporting and tell the driver the segment is done."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.report(None, items, skipped, items, done=True)
+        self.report(None, items, skipped, items, done=True, stats=stats)
 
     def report(self, last_key: dict | None, items: int, skipped: int, live: int, done: bool = False,
-               committed: bool = True) -> None:
+               committed: bool = True, stats: dict[str, int] | None = None) -> None:
         """Send one report; a lost connection only ends the reporting."""
         with self._lock:
             if self._file is None:
                 return
             try:
                 self._exchange({"op": "progress", "lastKey": last_key, "items": items, "skipped": skipped,
-                                "live": live, "done": done, "committed": committed})
+                                "live": live, "done": done, "committed": committed, "stats": stats})
             except OSError as exc:
                 log.warning("lost the progress connection to the driver (%s); copying on", exc)
                 self._close_locked()
@@ -223,14 +269,19 @@ class RateMeter:
         (t0, c0), (t1, c1) = self.samples[0], self.samples[-1]
         return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
 
-    def eta(self, expected: int) -> str:
+    def eta_seconds(self, expected: int) -> float | None:
+        """Seconds left at the current rate; None when unknown."""
         done = self.samples[-1][1]
         rate = self.rate()
         if expected <= 0 or done > expected or (rate <= 0 and done < expected):
-            return "unknown"  # no estimate, or the table's item count (refreshed ~6-hourly) is stale
-        if done == expected:
-            return "0:00:00"
-        seconds = int((expected - done) / rate)
+            return None  # no estimate, or the table's item count (refreshed ~6-hourly) is stale
+        return (expected - done) / rate if done < expected else 0.0
+
+    def eta(self, expected: int) -> str:
+        left = self.eta_seconds(expected)
+        if left is None:
+            return "unknown"
+        seconds = int(left)
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 

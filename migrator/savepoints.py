@@ -1,19 +1,19 @@
 """Snapshot savepoints: per segment, whether it is done and the last key copied.
 
-One JSON file per migration (``snapshot-<source>-to-<target>.json`` under ``savepoints.path``),
-replaced atomically, so that a crash at any moment leaves either the old or the new file. It holds
-table names, endpoints and keys, never credentials. The segment count is pinned in it: a rerun uses
+One JSON file per migration (``snapshot-<source>-to-<target>.json`` under ``savepoints.path``, a
+local directory or an ``s3://`` prefix), replaced atomically, so that a crash at any moment leaves
+either the old or the new file. It holds table names, endpoints and keys, never credentials. The
+segment count is pinned in it: a rerun uses
 the savepoint's count whatever the configuration says, or the saved keys would mean nothing.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from . import storage
 from .errors import SavepointError
 
 VERSION = 1
@@ -98,34 +98,24 @@ def savepoint_name(source_table: str, target_table: str) -> str:
 
 
 class SavepointStore:
-    """Reads and atomically replaces one savepoint file in a local directory."""
+    """Reads and atomically replaces one savepoint file in a local directory or under an S3 prefix."""
 
     def __init__(self, directory: str, name: str):
         self.directory = directory
-        self.path = os.path.join(directory, name)
+        self.path = storage.join(directory, name)
 
     def load(self) -> SnapshotSavepoint | None:
         try:
-            with open(self.path, encoding="utf-8") as f:
-                text = f.read()
+            text = storage.read_text(self.path)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise SavepointError(f"cannot read savepoint {self.path}: {exc.strerror}", self.path) from exc
+            raise SavepointError(f"cannot read savepoint {self.path}: {exc.strerror or exc}", self.path) from exc
         return SnapshotSavepoint.from_json(text, self.path)
 
     def save(self, savepoint: SnapshotSavepoint) -> None:
         savepoint.updated_at = time.time()
-        text = savepoint.to_json()
-        os.makedirs(self.directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".savepoint-", dir=self.directory)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            storage.write_text(self.path, savepoint.to_json())
+        except OSError as exc:
+            raise SavepointError(f"cannot write savepoint {self.path}: {exc.strerror or exc}", self.path) from exc

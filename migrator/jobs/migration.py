@@ -17,6 +17,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from ..errors import SavepointError, SourceError, StreamTrimmedError
+from ..metrics import Metrics
 from ..sources.dynamodb.table import describe_table, enable_stream, stream_problem
 from . import targets
 from .plan import SnapshotPlan
@@ -76,13 +77,14 @@ def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float
     return arn, savepoint.stream_pinned_at
 
 
-def check_retention(checkpoint: str, pinned_at: float, now: float | None = None) -> None:
+def check_retention(checkpoint: str, pinned_at: float, now: float | None = None, spark: Any = None) -> None:
     """Refuse to start replication from the pin if the stream may have trimmed changes since.
 
     Only for a first start: once Spark has checkpointed offsets, the reader detects trimmed
-    records itself (``TrimmedDataAccessException``).
+    records itself (``TrimmedDataAccessException``). A checkpoint on a Hadoop file system (``s3a://``,
+    ``hdfs://``...) is looked at through ``spark``'s Hadoop configuration.
     """
-    if _has_offsets(checkpoint):
+    if _has_offsets(checkpoint, spark):
         return
     age = (time.time() if now is None else now) - pinned_at
     if age > RETENTION_SECONDS - RETENTION_MARGIN_SECONDS:
@@ -93,18 +95,30 @@ def check_retention(checkpoint: str, pinned_at: float, now: float | None = None)
             "capacity)")
 
 
-def _has_offsets(checkpoint: str) -> bool:
-    parts = urlsplit(checkpoint)
-    if parts.scheme not in ("", "file"):
-        return True  # a remote checkpoint: the reader's own trimmed-data checks apply
-    path = parts.path if parts.scheme else checkpoint
-    offsets = os.path.join(path, "offsets")
-    return os.path.isdir(offsets) and any(name.isdigit() for name in os.listdir(offsets))
+def _has_offsets(checkpoint: str, spark: Any = None) -> bool:
+    """Whether Spark has committed offsets in ``checkpoint`` (files named by batch id in ``offsets/``)."""
+    if not urlsplit(checkpoint).scheme:
+        offsets = os.path.join(checkpoint, "offsets")
+        return os.path.isdir(offsets) and any(name.isdigit() for name in os.listdir(offsets))
+    if spark is None:
+        return True  # cannot look: the reader's own trimmed-data checks apply
+    jvm = spark.sparkContext._jvm
+    try:
+        path = jvm.org.apache.hadoop.fs.Path(checkpoint.rstrip("/") + "/offsets")
+        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+        if not fs.exists(path):
+            return False
+        return any(status.getPath().getName().isdigit() for status in fs.listStatus(path))
+    except Exception as exc:  # noqa: BLE001 - py4j wraps the Hadoop error; say which setting it concerns
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SavepointError(
+            f"streaming.checkpointLocation {checkpoint}: cannot be read ({first}); for s3a:// paths Spark "
+            "needs hadoop-aws (see docs/emr.md)", checkpoint) from exc
 
 
 def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_when_idle: float | None,
                   emit: Callable[[list[str]], None], log_every: float = 5.0,
-                  streaming: threading.Event | None = None) -> None:
+                  streaming: threading.Event | None = None, metrics: Metrics | None = None) -> None:
     """Everything the configuration asks for; each phase's summary goes to ``emit`` as it ends.
 
     ``streaming`` is set when replication starts (signals then stop it gracefully); ``stop`` ends
@@ -115,13 +129,13 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
     if config.target.stream_changes:
         stream_arn, pinned_at = pin_stream(plan)
     if plan.copies_snapshot:
-        emit(run_snapshot(spark, plan, log_every=log_every).lines())
+        emit(run_snapshot(spark, plan, log_every=log_every, metrics=metrics).lines())
     else:
         targets.prepare(config, PlannedTarget(plan.target, plan.writer_spec))
     if not config.target.stream_changes or stop.is_set():
         return
     checkpoint = config.checkpoint_location
-    check_retention(checkpoint, pinned_at)
+    check_retention(checkpoint, pinned_at, spark=spark)
     # The write cap is shared by the partitions of a batch, at most one per core at a time.
     write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
     task = ApplyTask(target=plan.writer_spec, renames=config.rename_map, dead_letter_dir=config.dead_letter_path,
@@ -130,5 +144,5 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
         streaming.set()
     result = run_streaming(spark, plan.source_spec, stream_arn, task, plan.source.name, checkpoint,
                            config.streaming.trigger_seconds, config.streaming.max_records_per_batch,
-                           stop_when_idle, stop)
+                           stop_when_idle, stop, metrics=metrics)
     emit(result.lines(plan.source.name))

@@ -17,6 +17,7 @@ from ..clients import ClientSpec
 from ..convert import item_to_wire, rename_item, ttl_expired
 from ..deadletter import DeadLetterWriter
 from ..errors import TargetError
+from ..metrics import Metrics
 from ..progress import ProgressAddress, ProgressClient, ProgressServer, RateMeter, progress_line
 from ..sources.dynamodb.scan import ScanSegment, scan_pages
 from ..throttle import RateLimiter, RetryStats
@@ -76,7 +77,14 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
                    if task.dead_letter_dir else None)
     scan_stats = RetryStats()
     writer = task.target.writer(dead_letter=dead_letter, limiter=write_limiter, snapshot=True)
-    progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts)
+
+    def retries() -> dict[str, int]:
+        w = writer.stats
+        return {"throttles": w.throttles + scan_stats.throttles, "unprocessed": w.unprocessed,
+                "transient_errors": w.transient_errors + scan_stats.transient_errors,
+                "dead_lettered": w.dead_lettered}
+
+    progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts, retries)
     try:
         segment = ScanSegment(seg.segment, seg.total_segments, start_key)
         for page in scan_pages(source, task.source_table, segment, limit=task.scan_limit,
@@ -90,7 +98,7 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
             if page.last_key is not None:
                 writer.mark((item_to_wire(page.last_key), items, skipped))
         writer.flush()
-        progress.finish(items, skipped)
+        progress.finish(items, skipped, retries())
     finally:
         writer.close()
         progress.close()
@@ -156,9 +164,10 @@ class _Monitor(threading.Thread):
     """Logs progress every ``log_every`` seconds and saves the savepoint every ``save_every``."""
 
     def __init__(self, plan: SnapshotPlan, server: ProgressServer, log_every: float, save_every: float | None,
-                 clock: Callable[[], float] = time.monotonic):
+                 metrics: Metrics, clock: Callable[[], float] = time.monotonic):
         super().__init__(name="snapshot-monitor", daemon=True)
-        self.plan, self.server = plan, server
+        self.plan, self.server, self.metrics = plan, server, metrics
+        self.started = clock()
         self.log_every, self.save_every, self.clock = log_every, save_every, clock
         self.stopped = threading.Event()
         self.base, _ = server.totals()
@@ -175,12 +184,21 @@ class _Monitor(threading.Thread):
                 last_save = now
                 self.save()
 
-    def log_line(self, now: float) -> None:
+    def log_line(self, now: float, event: str = "progress") -> None:
         live, done = self.server.totals()
         self.meter.add(now, live - self.base)
         expected = max(0, self.plan.source.item_count - self.base)
-        log.info("%s", progress_line(f"snapshot {self.plan.source.name}", live - self.base, expected, self.meter,
-                                     f"{done}/{self.plan.total_segments} segments done"))
+        if event == "progress":
+            log.info("%s", progress_line(f"snapshot {self.plan.source.name}", live - self.base, expected,
+                                         self.meter, f"{done}/{self.plan.total_segments} segments done"))
+        with self.server.lock:
+            skipped = sum(s.skipped for s in self.plan.savepoint.segments.values())
+        retries = self.server.stats()
+        self.metrics.record(
+            "snapshot", event, self.plan.source.name, items_written=live - self.base, items_skipped=skipped,
+            items_expected=expected, items_per_second=self.meter.rate(), eta_seconds=self.meter.eta_seconds(expected),
+            segments_done=done, segments_total=self.plan.total_segments, seconds=now - self.started,
+            **{k: retries.get(k, 0) for k in ("throttles", "unprocessed", "transient_errors", "dead_lettered")})
 
     def save(self) -> None:
         if self.plan.store is None:
@@ -192,7 +210,8 @@ class _Monitor(threading.Thread):
         self.stopped.set()
 
 
-def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0) -> SnapshotResult:
+def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
+                 metrics: Metrics | None = None) -> SnapshotResult:
     """Create the target table if needed, copy every pending segment, keep the savepoint current.
 
     On any failure or interruption (including SIGTERM turned into an exception by the CLI), the
@@ -216,7 +235,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0) -> Snap
     server = ProgressServer(plan.savepoint, bind_host=bind_host, advertise_host=driver_host).start()
     tasks = [_task(plan, segment, server.address) for segment in plan.segments]
     save_every = float(config.savepoints.interval_seconds) if config.savepoints else None
-    monitor = _Monitor(plan, server, log_every, save_every)
+    monitor = _Monitor(plan, server, log_every, save_every, metrics or Metrics())
     label = f"snapshot {plan.source.name}"
     group = f"snapshot-{plan.source.name}"
     monitor.start()
@@ -240,6 +259,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0) -> Snap
         monitor.stop()
         server.stop()
     monitor.log_line(time.monotonic())
+    monitor.log_line(time.monotonic(), "summary")
     for r in results:
         log.debug("segment %d: %s", r["segment"], r)
         state = plan.savepoint.segment(r["segment"])

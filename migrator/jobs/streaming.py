@@ -20,6 +20,7 @@ from ..changes import BatchCounts, batch_line, last_changes
 from ..clients import ClientSpec
 from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError, remote_error
+from ..metrics import Metrics
 from ..throttle import RateLimiter
 from .ui import spark_job
 
@@ -57,6 +58,7 @@ def apply_partition(task: ApplyTask, rows: Iterator[Any]) -> Iterator[dict]:
                 dead_letter.close()
         counts.puts, counts.deletes = writer.stats.puts, writer.stats.deletes
         counts.dead_lettered = writer.stats.dead_lettered
+        counts.throttles, counts.unprocessed = writer.stats.throttles, writer.stats.unprocessed
     yield counts.as_dict()
 
 
@@ -81,15 +83,22 @@ class StreamingResult:
 class BatchApplier:
     """The ``foreachBatch`` function: applies a micro-batch and prints its counts and lag."""
 
-    def __init__(self, task: ApplyTask, label: str, clock: Callable[[], float] = time.time):
+    def __init__(self, task: ApplyTask, label: str, table: str, metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.time):
         self.task = task
-        self.label = label
+        self.label, self.table = label, table
+        self.metrics = metrics or Metrics()
         self.clock = clock
         self.result = StreamingResult()
         self.busy = threading.Event()
+        #: time.monotonic() when the last batch ended, and when Spark last reported a trigger that
+        #: found no new data (``onQueryIdle``): idle only counts once such a trigger followed a batch.
+        self.batch_ended = 0.0
+        self.idle_seen = -1.0
 
     def __call__(self, batch_df: Any, batch_id: int) -> None:
         self.busy.set()
+        started = time.monotonic()
         try:
             sc = batch_df.sparkSession.sparkContext
             with spark_job(sc, f"replicate-{self.task.target.name}", f"{self.label}: batch {batch_id}",
@@ -103,15 +112,26 @@ class BatchApplier:
             self.result.totals.add(counts)
             self.result.last_lag = lag if counts.fine_times else None
             log.info("%s", batch_line(batch_id, counts, lag))
+            self.metrics.record(
+                "replicate", "batch", self.table, batch=batch_id, inserts=counts.INSERT, modifies=counts.MODIFY,
+                removes=counts.REMOVE, puts=counts.puts, deletes=counts.deletes, throttles=counts.throttles,
+                unprocessed=counts.unprocessed, dead_lettered=counts.dead_lettered,
+                duration_seconds=time.monotonic() - started, lag_seconds=self.result.last_lag)
         finally:
+            self.batch_ended = time.monotonic()
             self.busy.clear()
 
+    def caught_up(self) -> bool:
+        """Whether a trigger after the last batch found nothing new (so no batch is being planned)."""
+        return self.idle_seen > self.batch_ended
 
-def _listener(label: str) -> Any:
+
+def _listener(label: str, applier: BatchApplier) -> Any:
     from pyspark.sql.streaming import StreamingQueryListener
 
     class ProgressListener(StreamingQueryListener):
-        """Logs each micro-batch's input and processing rates (Spark's own figures)."""
+        """Logs each micro-batch's input and processing rates (Spark's own figures), and notes the
+        triggers that found no new data."""
 
         def onQueryStarted(self, event: Any) -> None:
             log.info("%s: streaming query %s started", label, event.id)
@@ -123,7 +143,7 @@ def _listener(label: str) -> Any:
                          p.batchDuration, p.inputRowsPerSecond, p.processedRowsPerSecond)
 
         def onQueryIdle(self, event: Any) -> None:
-            pass
+            applier.idle_seen = time.monotonic()
 
         def onQueryTerminated(self, event: Any) -> None:
             if event.exception:
@@ -134,7 +154,8 @@ def _listener(label: str) -> Any:
 
 def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: ApplyTask, source_table: str,
                   checkpoint: str, trigger_seconds: float, max_records: int, stop_when_idle: float | None,
-                  stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> StreamingResult:
+                  stop: threading.Event, clock: Callable[[], float] = time.monotonic,
+                  metrics: Metrics | None = None) -> StreamingResult:
     """Replicate until ``stop`` is set, the query fails, or it has been idle ``stop_when_idle`` s.
 
     A stop lets the batch in flight finish first, so the checkpoint and the target agree.
@@ -143,9 +164,12 @@ def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: Ap
 
     label = f"replicate {source_table}"
     spark.dataSource.register(with_client_spec(source_spec))
-    applier = BatchApplier(task, label)
-    listener = _listener(label)
+    applier = BatchApplier(task, label, source_table, metrics)
+    listener = _listener(label, applier)
     spark.streams.addListener(listener)
+    # Spark reports a trigger without new data (onQueryIdle) at most this often; --stop-when-idle
+    # waits for one after the last batch, so that a batch still being planned is not cut off.
+    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", f"{max(100, int(trigger_seconds * 1000))}ms")
     stream = (spark.readStream.format("dynamodb-streams").option("streamArn", stream_arn)
               .option("maxRecordsPerTrigger", str(max_records)).load())
     query = (stream.writeStream.queryName(label).option("checkpointLocation", checkpoint)
@@ -173,11 +197,11 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
         status = query.status
         if applier.busy.is_set() or status.get("isDataAvailable") or not started:
             last_activity = clock()
-        started = started or query.lastProgress is not None or applier.result.batches > 0
+        started = started or query.lastProgress is not None or applier.result.batches > 0 or applier.idle_seen >= 0
         reason = None
         if stop.is_set():
             reason = "signal"
-        elif stop_when_idle is not None and clock() - last_activity >= stop_when_idle:
+        elif stop_when_idle is not None and clock() - last_activity >= stop_when_idle and applier.caught_up():
             reason = f"idle for {stop_when_idle:g} s"
         if reason:
             # Let the batch in flight finish: its offsets are logged, so stopping mid-batch would

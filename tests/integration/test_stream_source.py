@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from devtools import datagen
 from migrator.jobs.streaming import ApplyTask, apply_partition
 from migrator.clients import ClientSpec
@@ -71,3 +73,19 @@ def test_applying_the_same_batch_twice_gives_the_same_target(ddb, table_name):
     assert first == second and (first["puts"], first["deletes"]) == (1, 2)
     got = target.client().get_item(TableName=table_name, Key={"pk": {"S": "a"}, "sk": {"N": "1"}})["Item"]
     assert got == {"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"N": "2"}, "m": {"M": {}}}  # nothing of ours added
+
+
+def test_the_retention_guard_reads_a_checkpoint_through_hadoop(spark, tmp_path):
+    """A checkpoint URL (s3a://, hdfs://, here file://) is read with Spark's Hadoop file systems."""
+    from migrator.errors import SavepointError, StreamTrimmedError
+    from migrator.jobs.migration import RETENTION_SECONDS, check_retention
+
+    now = 1_800_000_000.0
+    url = (tmp_path / "cp").as_uri()
+    with pytest.raises(StreamTrimmedError, match="pinned 48.0 hours ago"):
+        check_retention(url, pinned_at=now - 2 * RETENTION_SECONDS, now=now, spark=spark)
+    (tmp_path / "cp" / "offsets").mkdir(parents=True)
+    (tmp_path / "cp" / "offsets" / "7").write_text("v1")
+    check_retention(url, pinned_at=now - 2 * RETENTION_SECONDS, now=now, spark=spark)  # Spark has offsets
+    with pytest.raises(SavepointError, match=r"streaming.checkpointLocation nosuchfs://x/cp: cannot be read"):
+        check_retention("nosuchfs://x/cp", pinned_at=now, now=now, spark=spark)

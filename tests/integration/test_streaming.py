@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 
 import pytest
@@ -43,8 +45,10 @@ def test_load_during_stream_setup_snapshot_and_replication_converges(ddb, table_
     datagen.put_items(source.client(), table_name, datagen.generate_items(10_000, seed=61, sizes=(100, 300)))
     load = LoadGenerator(source.client(), table_name, keys=10_000, rate=150, seed=62)
     load.start()
+    metrics = tmp_path / "metrics.jsonl"
     config = streaming_config(tmp_path, ddb, table_name, source={"scanSegments": 4},
-                              streaming={"triggerSeconds": 1, "stopWhenIdleSeconds": 6})
+                              streaming={"triggerSeconds": 1, "stopWhenIdleSeconds": 6},
+                              metrics={"path": str(metrics)})
     proc, log = start_background(config, tmp_path)
     try:
         def replicating():
@@ -59,6 +63,21 @@ def test_load_during_stream_setup_snapshot_and_replication_converges(ddb, table_
     assert "enabling a NEW_IMAGE stream" in text and "stopped (idle for 6 s)" in text
     assert sum(ops.values()) > 1000 and ops["delete"] > 100
     assert assert_identical(ddb, table_name) > 5000
+    assert_metrics_match_the_log(metrics, text)
+
+
+def assert_metrics_match_the_log(path, text):
+    """The metrics file holds the snapshot's progress and summary and one record per logged batch."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    snapshot = [r for r in records if r["job"] == "snapshot"]
+    assert snapshot[-1]["event"] == "summary" and snapshot[-1]["segments_done"] == snapshot[-1]["segments_total"] == 4
+    assert snapshot[-1]["items_written"] >= 10_000 - 1_000  # the load deletes some before they are read
+    assert any(r["event"] == "progress" for r in snapshot)
+    batches = [r for r in records if r["job"] == "replicate"]
+    logged = re.findall(r"batch (\d+): \| INSERT \| (\d+) \| MODIFY \| (\d+) \| REMOVE \| (\d+) \|", text)
+    assert [(str(r["batch"]), str(r["inserts"]), str(r["modifies"]), str(r["removes"])) for r in batches] == logged
+    assert all(r["puts"] + r["deletes"] <= r["inserts"] + r["modifies"] + r["removes"] for r in batches)
+    assert all(r["duration_seconds"] > 0 for r in batches)
 
 
 @pytest.mark.slow

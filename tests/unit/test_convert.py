@@ -34,6 +34,9 @@ def test_key_tuple_compares_numbers_by_value():
     assert key_tuple({"pk": {"N": "1.50"}}) == key_tuple({"pk": {"N": "1.5"}})
     assert key_tuple({"pk": {"N": "100"}}) == key_tuple({"pk": {"N": "1E+2"}})
     assert key_tuple({"pk": {"S": "1"}}) != key_tuple({"pk": {"N": "1"}})
+    # 38 significant digits: two keys one unit apart in the last digit stay two keys.
+    assert key_tuple({"pk": {"N": "12345678901234567890123456789012345678"}}) != key_tuple(
+        {"pk": {"N": "12345678901234567890123456789012345679"}})
 
 
 @pytest.mark.parametrize("item, size", [

@@ -38,7 +38,7 @@ def test_replacement_keeps_the_old_file_until_the_new_one_is_complete(tmp_path, 
     monkeypatch.setattr(os, "replace", broken_replace)
     changed = sample()
     changed.segments[1] = SegmentState(done=True)
-    with pytest.raises(OSError):
+    with pytest.raises(SavepointError, match=r"cannot write savepoint .*s\.json: disk full"):
         store.save(changed)
     monkeypatch.undo()
     assert 1 not in store.load().segments

@@ -85,3 +85,30 @@ def test_parameters_we_pass_exist_in_the_service_model():
     for name in ("TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput",
                  "GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         assert name in create
+
+
+class PagedFake:
+    """scan() answers three pages per segment; segment 3 fails if asked to."""
+
+    def __init__(self, fail_segment=None):
+        self.fail_segment = fail_segment
+
+    def scan(self, **params):
+        seg = params["Segment"]
+        if seg == self.fail_segment:
+            raise ValueError("boom")
+        page = int(params.get("ExclusiveStartKey", {}).get("p", {}).get("N", "0"))
+        out = {"Items": [{"pk": {"S": f"{seg}-{page}-{i}"}} for i in range(5)]}
+        if page < 2:
+            out["LastEvaluatedKey"] = {"p": {"N": str(page + 1)}}
+        return out
+
+
+def test_several_segments_are_scanned_at_once_and_errors_surface():
+    from migrator.sources.dynamodb.scan import scan_segments_concurrently
+
+    segments = [ScanSegment(n, 4) for n in range(3)]
+    got = [i["pk"]["S"] for i in scan_segments_concurrently(PagedFake(), "t1x", segments)]
+    assert sorted(got) == sorted(f"{s}-{p}-{i}" for s in range(3) for p in range(3) for i in range(5))
+    with pytest.raises(ValueError, match="boom"):
+        list(scan_segments_concurrently(PagedFake(fail_segment=3), "t1x", [ScanSegment(2, 4), ScanSegment(3, 4)]))

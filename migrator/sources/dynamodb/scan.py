@@ -117,3 +117,41 @@ def scan_pages(
         yield Page(response.get("Items", []), start, consumed)
         if not start:
             return
+
+
+def scan_segments_concurrently(client: Any, table: str, segments: list[ScanSegment],
+                               queue_pages: int = 8) -> Iterator[dict[str, Any]]:
+    """Every item of several segments, scanned at once by one thread each (Scan is mostly waiting
+    on the network, so one task keeps several requests in flight). Order is not kept."""
+    import queue
+    import threading
+
+    pages: queue.Queue = queue.Queue(maxsize=queue_pages)
+    done = object()
+    stop = threading.Event()
+
+    def scan(segment: ScanSegment) -> None:
+        try:
+            for page in scan_pages(client, table, segment):
+                if stop.is_set():
+                    return
+                pages.put(page.items)
+            pages.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            pages.put(exc)
+
+    threads = [threading.Thread(target=scan, args=(seg,), daemon=True) for seg in segments]
+    for thread in threads:
+        thread.start()
+    remaining = len(threads)
+    try:
+        while remaining:
+            entry = pages.get()
+            if entry is done:
+                remaining -= 1
+            elif isinstance(entry, BaseException):
+                raise entry
+            else:
+                yield from entry
+    finally:
+        stop.set()

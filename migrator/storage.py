@@ -1,0 +1,120 @@
+"""Small files on a local disk or on S3: configurations, savepoints, reports, dead letters.
+
+A path is an S3 location when it starts with ``s3://``, ``s3a://`` or ``s3n://`` (the Hadoop
+spellings name the same object, so one ``savepoints.path`` serves Spark's checkpoints and ours).
+S3 calls use boto3's default credential chain (environment, profile, instance or EMR role) and
+honour ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` for S3-compatible stores. Local writes
+replace the file atomically; an S3 ``PutObject`` is atomic by nature. Errors come out as
+``OSError`` (``FileNotFoundError`` for a missing file or object), with the path and never a secret.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from typing import Any
+
+S3_SCHEMES = ("s3://", "s3a://", "s3n://")
+
+
+def is_s3(path: str) -> bool:
+    return path.startswith(S3_SCHEMES)
+
+
+def split_s3(path: str) -> tuple[str, str]:
+    """``s3://bucket/some/key`` → ``("bucket", "some/key")``."""
+    rest = path.split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise OSError(f"{path}: an S3 path needs a bucket, as in s3://bucket/folder")
+    return bucket, key
+
+
+def join(base: str, *parts: str) -> str:
+    """Join with ``/`` for S3 and with the OS separator locally."""
+    if is_s3(base):
+        return "/".join([base.rstrip("/"), *parts])
+    return os.path.join(base, *parts)
+
+
+def _s3() -> Any:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _s3_error(exc: Exception, path: str) -> OSError:
+    error = getattr(exc, "response", {}).get("Error", {})
+    code = error.get("Code", "")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return FileNotFoundError(errno.ENOENT, "no such object", path)
+    return OSError(errno.EIO, f"{code or type(exc).__name__}: {error.get('Message') or exc}", path)
+
+
+def read_text(path: str) -> str:
+    """The whole file or object as UTF-8 text."""
+    if not is_s3(path):
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(path)
+    try:
+        return _s3().get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, path) from exc
+
+
+def write_text(path: str, text: str) -> None:
+    """Replace the file or object with ``text``; a reader sees the old or the new whole."""
+    if is_s3(path):
+        put_bytes(path, text.encode("utf-8"))
+        return
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def put_bytes(path: str, data: bytes) -> None:
+    """One S3 ``PutObject``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(path)
+    try:
+        _s3().put_object(Bucket=bucket, Key=key, Body=data)
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, path) from exc
+
+
+def list_names(directory: str, suffix: str = "") -> list[str]:
+    """Full paths of the files directly under ``directory`` that end with ``suffix``, sorted."""
+    if not is_s3(directory):
+        if not os.path.isdir(directory):
+            return []
+        return sorted(os.path.join(directory, n) for n in os.listdir(directory) if n.endswith(suffix))
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = split_s3(directory)
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    scheme = directory.split("://", 1)[0]
+    names: list[str] = []
+    try:
+        for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            names.extend(f"{scheme}://{bucket}/{o['Key']}" for o in page.get("Contents", [])
+                         if o["Key"].endswith(suffix))
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, directory) from exc
+    return sorted(names)
