@@ -196,7 +196,8 @@ class _Monitor(threading.Thread):
         retries = self.server.stats()
         self.metrics.record(
             "snapshot", event, self.plan.source.name, items_written=live - self.base, items_skipped=skipped,
-            items_expected=expected, items_per_second=self.meter.rate(), eta_seconds=self.meter.eta_seconds(expected),
+            items_expected=expected, items_per_second=self.meter.rate(),
+            eta_seconds=self.meter.eta_seconds(expected) if event == "progress" else 0.0,
             segments_done=done, segments_total=self.plan.total_segments, seconds=now - self.started,
             **{k: retries.get(k, 0) for k in ("throttles", "unprocessed", "transient_errors", "dead_lettered")})
 
