@@ -52,7 +52,7 @@ class _Handler(socketserver.StreamRequestHandler):
 class _TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "ProgressServer"
+    owner: "ReportServer"
 
 
 class ReportServer:

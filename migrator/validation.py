@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from .convert import EXACT, key_tuple, to_wire, ttl_expired
+from .convert import EXACT, item_to_wire, key_tuple, to_wire, ttl_expired
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,7 @@ class Difference:
     target: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "key": self.key, "attribute": self.attribute, "source": self.source,
-                "target": self.target}
+        return asdict(self)
 
     def line(self, width: int = 100) -> str:
         key = json.dumps(self.key, sort_keys=True)
@@ -147,7 +146,7 @@ def compare_items(key: Mapping[str, Any], source: Mapping[str, Any] | None, targ
     if now is not None and ttl_attribute and any(
             item is not None and ttl_expired(item, ttl_attribute, now) for item in (source, target)):
         return []
-    wire_key = {k: to_wire(v) for k, v in key.items()}
+    wire_key = item_to_wire(key)
     if target is None:
         return [Difference("missing", wire_key, source=None)]
     if source is None:

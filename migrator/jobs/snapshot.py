@@ -188,9 +188,8 @@ class _Monitor(threading.Thread):
         live, done = self.server.totals()
         self.meter.add(now, live - self.base)
         expected = max(0, self.plan.source.item_count - self.base)
-        if event == "progress":
-            log.info("%s", progress_line(f"snapshot {self.plan.source.name}", live - self.base, expected,
-                                         self.meter, f"{done}/{self.plan.total_segments} segments done"))
+        log.info("%s", progress_line(f"snapshot {self.plan.source.name}", live - self.base, expected, self.meter,
+                                     f"{done}/{self.plan.total_segments} segments done"))
         with self.server.lock:
             skipped = sum(s.skipped for s in self.plan.savepoint.segments.values())
         retries = self.server.stats()
@@ -259,7 +258,6 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
     finally:
         monitor.stop()
         server.stop()
-    monitor.log_line(time.monotonic())
     monitor.log_line(time.monotonic(), "summary")
     for r in results:
         log.debug("segment %d: %s", r["segment"], r)

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 from ..clients import ClientSpec
 from ..config import MigratorConfig, Validation
-from ..convert import item_key, rename_item, to_wire, ttl_expired
+from ..convert import item_key, item_to_wire, rename_item, ttl_expired
 from ..errors import SourceError
 from ..metrics import Metrics
 from ..progress import CountServer, ProgressAddress, ProgressClient, RateMeter, progress_line
@@ -48,7 +48,7 @@ class ReadTask:
     """One partition of one side: a Scan segment, or a range of MongoDB ``_id``s."""
 
     side: str                      # "S" (source) or "T" (target)
-    segment: ScanSegment | list[ScanSegment] | None  # several are scanned at once
+    segments: list[ScanSegment] | None  # scanned at once; None for MongoDB
     client: Any                    # ClientSpec (DynamoDB) or MongoTargetSpec
     table: str
     key_names: list[str]           # target key names (after renames)
@@ -71,8 +71,7 @@ def read_side(task: ReadTask) -> Iterator[tuple[str, tuple]]:
     if task.id_range is not None:
         items = _read_mongo(task)
     else:
-        segments = task.segment if isinstance(task.segment, list) else [task.segment]
-        items = scan_segments_concurrently(task.client.dynamodb(retries=1), task.table, segments)
+        items = scan_segments_concurrently(task.client.dynamodb(retries=1), task.table, task.segments)
     read = [0]
     progress = ProgressClient(task.progress, task.number)
     progress.start()
@@ -120,11 +119,11 @@ def compare_groups(tolerance: float, groups: Iterator[tuple[str, Any]]) -> Itera
             continue  # expired on one side: DynamoDB deletes it lazily, it is no difference
         key = (sides.get("S") or sides["T"])[0]
         if "T" not in sides:
-            found = [Difference("missing", _wire(key))]
+            found = [Difference("missing", item_to_wire(key))]
         elif "S" not in sides:
-            found = [Difference("extra", _wire(key))]
+            found = [Difference("extra", item_to_wire(key))]
         elif isinstance(sides["S"][1], bytes):
-            found = [Difference("different", _wire(key))] if sides["S"][1] != sides["T"][1] else []
+            found = [Difference("different", item_to_wire(key))] if sides["S"][1] != sides["T"][1] else []
         else:
             found = compare_items(key, sides["S"][1], sides["T"][1], tolerance)
         if found:
@@ -132,10 +131,6 @@ def compare_groups(tolerance: float, groups: Iterator[tuple[str, Any]]) -> Itera
             diffs.extend(("diff", d.as_dict(), key) for d in found)
     yield ("count", counts)
     yield from diffs
-
-
-def _wire(key: dict) -> dict:
-    return {k: to_wire(v) for k, v in key.items()}
 
 
 @dataclass

@@ -8,13 +8,13 @@ store, and reaches it with the same boto3 calls it makes against AWS.
 from __future__ import annotations
 
 import json
-import socket
 
 import boto3
 import pytest
 import yaml
 
 from devtools import datagen
+from devtools.servers import free_port
 from tests.integration.conftest import endpoint
 from tests.integration.test_cli import run
 
@@ -25,9 +25,7 @@ BUCKET = "migrations"
 def s3_server():
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     env = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "s3-test",

@@ -9,15 +9,10 @@ import urllib.request
 
 import pytest
 
+from devtools.servers import free_port
 from migrator.metrics import METRICS, Metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_records_are_json_lines_with_time_job_event_and_fields(tmp_path):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-
+from devtools.servers import free_port
 from migrator.progress import ProgressAddress, ProgressClient, ProgressServer, RateMeter, progress_line
 from migrator.savepoints import SegmentState, SnapshotSavepoint
 from tests.conftest import eventually
@@ -75,10 +74,7 @@ def test_reports_without_the_token_are_ignored():
 
 
 def test_a_task_that_cannot_reach_the_driver_copies_anyway():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    client = ProgressClient(ProgressAddress("127.0.0.1", port, "t"), 0)
+    client = ProgressClient(ProgressAddress("127.0.0.1", free_port(), "t"), 0)
     assert client.start() is None
     client.report({"k": {"S": "x"}}, 1, 0, live=1, done=True)  # no error
     assert ProgressClient(None, 0).start() is None
