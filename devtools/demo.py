@@ -78,9 +78,11 @@ def main(argv: list[str] | None = None) -> int:
                    "--metrics-file", metrics, "--progress-seconds", "1"]
         print(f"demo: running {' '.join(command[1:])}", flush=True)
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        applied = 0
         for line in proc.stdout:
             sys.stdout.write(line)
-            if "batch 5:" in line and not load.done.is_set():
+            applied += "| INSERT |" in line  # a batch line: a micro-batch that applied changes
+            if applied >= 6 and not load.done.is_set():
                 ops = load.stop()
                 print(f"demo: load stopped after {sum(ops.values()):,} operations {ops}; the migrator stops "
                       "once it has seen no change for 5 s", flush=True)

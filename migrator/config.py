@@ -176,6 +176,10 @@ class DynamoDBSource(_DynamoDBEndpoint):
     max_map_tasks: Optional[PositiveInt] = None
     """Tasks assumed to run at once when the read and write caps are split between tasks. Left out: the
     smaller of the number of segments and the Spark cores."""
+    streams_endpoint: Optional[Endpoint] = None
+    """Where DynamoDB Streams calls go, when not to ``endpoint`` (a VPC endpoint for Streams, or the
+    multi-shard stream simulator of the tests). Left out: ``endpoint``, else AWS's Streams endpoint of
+    ``region``."""
 
 
 class DynamoDBTarget(_DynamoDBEndpoint):
@@ -378,8 +382,9 @@ class Streaming(_Section):
     """Stream view type when migrator enables the stream. An existing stream is used when it carries new
     images; ``KEYS_ONLY`` and ``OLD_IMAGE`` streams are refused before any write."""
     checkpoint_location: Optional[str] = Field(default=None, min_length=1)
-    """Spark's checkpoint directory (local, HDFS or S3); a rerun resumes from it. Left out:
-    ``<savepoints.path>/checkpoints/<source>-to-<target>``."""
+    """Spark's checkpoint directory (a local or shared path, or S3); a rerun resumes from it. The stream
+    source records each micro-batch's shard positions in it (``positions/``), written by the executors.
+    Left out: ``<savepoints.path>/checkpoints/<source>-to-<target>``."""
     trigger_seconds: typing.Annotated[float, Field(gt=0, le=3600)] = 1.0
     """Seconds between micro-batches."""
     max_records_per_batch: PositiveInt = 10_000
@@ -571,12 +576,24 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             "target.streamChanges: replication needs a place for its checkpoints; set savepoints.path "
             "(or streaming.checkpointLocation)"
         )
+    checkpoint = config.checkpoint_location
+    if tgt.stream_changes and checkpoint and _unreachable_scheme(checkpoint):
+        problems.append(
+            f"streaming.checkpointLocation: {checkpoint} is not reachable from Python executors, which record "
+            "each micro-batch's shard positions beside the checkpoint; use a local or shared path, or s3://"
+        )
     if not isinstance(tgt, MongoTarget) and _place(src, src.table) == _place(tgt, config.target_table):
         problems.append(
             f"target.table: the target is the source table itself ({src.table!r} at the same "
             "endpoint, region and credentials); set target.table, target.endpoint or target.region"
         )
     return problems
+
+
+def _unreachable_scheme(path: str) -> bool:
+    """A URL scheme other than local files and S3 (``hdfs://``, ``gs://``...)."""
+    scheme = urlsplit(path).scheme
+    return len(scheme) > 1 and scheme not in ("file", "s3", "s3a", "s3n")
 
 
 def _place(section: _DynamoDBEndpoint, table: str) -> tuple:

@@ -50,6 +50,12 @@ METRICS: dict[tuple[str, str], tuple[str, str]] = {
     ("replicate", "dead_lettered"): (COUNTER, "changes the target refused, kept in the dead-letter location"),
     ("replicate", "duration_seconds"): (GAUGE, "seconds the micro-batch took to apply"),
     ("replicate", "lag_seconds"): (GAUGE, "now minus the newest record's creation time (absent when unknown)"),
+    ("replicate", "lag_p50_seconds"): (GAUGE, "median lag of the batch's records, creation to written"),
+    ("replicate", "lag_p99_seconds"): (GAUGE, "99th percentile lag of the batch's records, creation to written"),
+    ("replicate", "shards_read"): (GAUGE, "stream shards the batch read"),
+    ("replicate", "shards_behind"): (GAUGE, "shards left with unread records (batch limit or time)"),
+    ("replicate", "read_calls"): (COUNTER, "GetRecords calls"),
+    ("replicate", "read_throttles"): (COUNTER, "GetRecords calls throttled (LimitExceededException) and retried"),
     ("validate", "items_read"): (COUNTER, "items read so far, both sides together"),
     ("validate", "items_expected"): (GAUGE, "items both sides hold by their estimates"),
     ("validate", "items_per_second"): (GAUGE, "read rate over the last 30 seconds"),
@@ -63,7 +69,8 @@ METRICS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 #: Fields of a replication batch that add up over batches.
-BATCH_TOTALS = ("inserts", "modifies", "removes", "puts", "deletes", "throttles", "unprocessed", "dead_lettered")
+BATCH_TOTALS = ("inserts", "modifies", "removes", "puts", "deletes", "throttles", "unprocessed", "dead_lettered",
+                "read_calls", "read_throttles")
 
 
 class Metrics:

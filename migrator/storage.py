@@ -4,7 +4,8 @@ A path is an S3 location when it starts with ``s3://``, ``s3a://`` or ``s3n://``
 spellings name the same object, so one ``savepoints.path`` serves Spark's checkpoints and ours).
 S3 calls use boto3's default credential chain (environment, profile, instance or EMR role) and
 honour ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` for S3-compatible stores. Local writes
-replace the file atomically; an S3 ``PutObject`` is atomic by nature. Errors come out as
+replace the file atomically; an S3 ``PutObject`` is atomic by nature; :func:`create_exclusive`
+lets exactly one of several writers create a file. Errors come out as
 ``OSError`` (``FileNotFoundError`` for a missing file or object), with the path and never a secret.
 """
 
@@ -38,10 +39,21 @@ def join(base: str, *parts: str) -> str:
     return os.path.join(base, *parts)
 
 
+_s3_clients: dict[tuple, Any] = {}
+_S3_SETTINGS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+                "AWS_ACCESS_KEY_ID")
+
+
 def _s3() -> Any:
+    """One S3 client per process and environment: building one costs about 0.1 s of CPU, and stream
+    tasks touch their positions files every micro-batch."""
     import boto3
 
-    return boto3.client("s3")
+    key = tuple(os.environ.get(name) for name in _S3_SETTINGS)
+    client = _s3_clients.get(key)
+    if client is None:
+        client = _s3_clients.setdefault(key, boto3.client("s3"))
+    return client
 
 
 def _s3_error(exc: Exception, path: str) -> OSError:
@@ -71,6 +83,16 @@ def write_text(path: str, text: str) -> None:
     if is_s3(path):
         put_bytes(path, text.encode("utf-8"))
         return
+    tmp = _complete_temp_file(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _complete_temp_file(path: str, text: str) -> str:
+    """A temporary file beside ``path`` holding ``text``, written and synced, ready to publish."""
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
@@ -79,13 +101,17 @@ def write_text(path: str, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+    return tmp
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def put_bytes(path: str, data: bytes) -> None:
@@ -118,3 +144,73 @@ def list_names(directory: str, suffix: str = "") -> list[str]:
     except (ClientError, BotoCoreError) as exc:
         raise _s3_error(exc, directory) from exc
     return sorted(names)
+
+
+def create_exclusive(path: str, text: str) -> bool:
+    """Create the file or object with ``text`` unless it exists; True when this call created it.
+
+    Two writers racing for one path: exactly one wins, and neither sees a partial file. Locally a
+    hard link publishes the complete temporary file (it fails when the name exists); on S3 a
+    conditional ``PutObject`` (``If-None-Match: *``) does.
+    """
+    if is_s3(path):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = split_s3(path)
+        try:
+            _s3().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), IfNoneMatch="*")
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise _s3_error(exc, path) from exc
+        except BotoCoreError as exc:
+            raise _s3_error(exc, path) from exc
+    tmp = _complete_temp_file(path, text)
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        _unlink_quietly(tmp)
+
+
+def list_dirs(directory: str) -> list[str]:
+    """Names (not paths) of the folders directly under ``directory`` (S3: common prefixes), sorted."""
+    if not is_s3(directory):
+        if not os.path.isdir(directory):
+            return []
+        return sorted(n for n in os.listdir(directory) if os.path.isdir(os.path.join(directory, n)))
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = split_s3(directory)
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    names: list[str] = []
+    try:
+        for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            names.extend(p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, directory) from exc
+    return sorted(names)
+
+
+def remove_tree(directory: str) -> None:
+    """Delete ``directory`` and everything under it (S3: every object under the prefix)."""
+    if not is_s3(directory):
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = split_s3(directory)
+    prefix = prefix.rstrip("/") + "/"
+    client = _s3()
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, directory) from exc

@@ -1,10 +1,12 @@
 """Live replication: a Structured Streaming query from the source's stream into the target.
 
-``readStream`` uses the ``dynamodb-streams`` source (one partition per shard range); each
-micro-batch goes through ``foreachBatch``, where every partition keeps the last change per key and
-applies it with the same writer, retries and throttling rules as the snapshot. Offsets are
-checkpointed by Spark: a rerun resumes after the last committed batch, and a batch replayed after a
-crash applies the same changes again, with the same result.
+``readStream`` uses the ``dynamodb-streams`` source (a few partitions per batch, each reading many
+shards); each micro-batch goes through ``foreachBatch``, where every partition keeps the last change
+per key and applies it with the same writer, retries and throttling rules as the snapshot, then
+counts every record's lag. Offsets are checkpointed by Spark: a rerun resumes after the last
+committed batch, and a batch replayed after a crash applies the same changes again, with the same
+result. The source polls every trigger, so batches without changes are normal: they are neither
+printed nor recorded as metrics, and one of them after the last change proves replication caught up.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..changes import BatchCounts, batch_line, last_changes
+from ..changes import BatchCounts, batch_line, last_changes, record_lags
 from ..clients import ClientSpec
 from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError, remote_error
@@ -38,8 +40,8 @@ class ApplyTask:
 
 
 def apply_partition(task: ApplyTask, rows: Iterator[Any]) -> Iterator[dict]:
-    """Apply one partition (one shard's range) of a micro-batch; runs on an executor."""
-    changes, counts = last_changes(rows, task.renames)
+    """Apply one partition (a group of shards) of a micro-batch; runs on an executor."""
+    changes, counts, created_at = last_changes(rows, task.renames)
     if changes:
         dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target.name}-stream")
                        if task.dead_letter_dir else None)
@@ -59,6 +61,7 @@ def apply_partition(task: ApplyTask, rows: Iterator[Any]) -> Iterator[dict]:
         counts.puts, counts.deletes = writer.stats.puts, writer.stats.deletes
         counts.dead_lettered = writer.stats.dead_lettered
         counts.throttles, counts.unprocessed = writer.stats.throttles, writer.stats.unprocessed
+    record_lags(counts, created_at, time.time())
     yield counts.as_dict()
 
 
@@ -71,30 +74,44 @@ class StreamingResult:
 
     def lines(self, table: str) -> list[str]:
         t = self.totals
-        return [
+        lags = t.lags
+        out = [
             f"replicate {table}: stopped ({self.stopped_by})",
-            f"  batches        : {self.batches:,}",
+            f"  batches        : {self.batches:,} with changes",
             f"  changes        : {t.INSERT:,} INSERT, {t.MODIFY:,} MODIFY, {t.REMOVE:,} REMOVE",
             f"  applied        : {t.puts:,} puts, {t.deletes:,} deletes (last change per key per batch)",
             f"  dead-lettered  : {t.dead_lettered:,} items",
-        ] + ([f"  last lag       : {self.last_lag:.1f} s"] if self.last_lag is not None else [])
+        ]
+        if lags.total:
+            out.append(f"  lag            : p50 {lags.quantile(0.5):.1f} s, p99 {lags.quantile(0.99):.1f} s, "
+                       f"max {lags.quantile(1.0):.1f} s (creation to written, every record)")
+        if self.last_lag is not None:
+            out.append(f"  last lag       : {self.last_lag:.1f} s")
+        return out
 
 
 class BatchApplier:
-    """The ``foreachBatch`` function: applies a micro-batch and prints its counts and lag."""
+    """The ``foreachBatch`` function: applies a micro-batch and prints its counts and lag.
+
+    ``read_stats(batch_id)`` returns what the source's read tasks did in that batch (shards read,
+    shards left behind, GetRecords calls, throttles), or None.
+    """
 
     def __init__(self, task: ApplyTask, label: str, table: str, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, read_stats: Callable[[int], Any] = lambda batch_id: None):
         self.task = task
         self.label, self.table = label, table
         self.metrics = metrics or Metrics()
         self.clock = clock
+        self.read_stats = read_stats
         self.result = StreamingResult()
         self.busy = threading.Event()
-        #: time.monotonic() when the last batch ended, and when Spark last reported a trigger that
-        #: found no new data (``onQueryIdle``): idle only counts once such a trigger followed a batch.
+        #: time.monotonic() when the last batch ended, and when Spark's status last showed a trigger
+        #: that found no new data (the source had nothing readable).
         self.batch_ended = 0.0
         self.idle_seen = -1.0
+        #: A batch that read nothing, with every shard caught up, ended after the last change.
+        self.drained = False
 
     def __call__(self, batch_df: Any, batch_id: int) -> None:
         self.busy.set()
@@ -107,85 +124,72 @@ class BatchApplier:
             counts = BatchCounts()
             for part in parts:
                 counts.add(BatchCounts.from_dict(part))
+            read = self.read_stats(batch_id)
+            if not counts.records:
+                self.drained = read is None or not read.behind
+                return
+            self.drained = False
             lag = self.clock() - counts.newest if counts.newest is not None else None
             self.result.batches += 1
             self.result.totals.add(counts)
             self.result.last_lag = lag if counts.fine_times else None
-            log.info("%s", batch_line(batch_id, counts, lag))
+            line = batch_line(batch_id, counts, lag)
+            if read is not None and (read.behind or read.throttles):
+                line += f"  ({read.behind} of {read.shards} shards behind, {read.throttles} reads throttled)"
+            log.info("%s", line)
+            lags = counts.lags
             self.metrics.record(
                 "replicate", "batch", self.table, batch=batch_id, inserts=counts.INSERT, modifies=counts.MODIFY,
                 removes=counts.REMOVE, puts=counts.puts, deletes=counts.deletes, throttles=counts.throttles,
                 unprocessed=counts.unprocessed, dead_lettered=counts.dead_lettered,
-                duration_seconds=time.monotonic() - started, lag_seconds=self.result.last_lag)
+                duration_seconds=time.monotonic() - started, lag_seconds=self.result.last_lag,
+                lag_p50_seconds=lags.quantile(0.5), lag_p99_seconds=lags.quantile(0.99),
+                shards_read=read.shards if read else None, shards_behind=read.behind if read else None,
+                read_calls=read.calls if read else None, read_throttles=read.throttles if read else None)
         finally:
             self.batch_ended = time.monotonic()
             self.busy.clear()
 
     def caught_up(self) -> bool:
-        """Whether a trigger after the last batch found nothing new (so no batch is being planned)."""
-        return self.idle_seen > self.batch_ended
-
-
-def _listener(label: str, applier: BatchApplier) -> Any:
-    from pyspark.sql.streaming import StreamingQueryListener
-
-    class ProgressListener(StreamingQueryListener):
-        """Logs each micro-batch's input and processing rates (Spark's own figures), and notes the
-        triggers that found no new data."""
-
-        def onQueryStarted(self, event: Any) -> None:
-            log.info("%s: streaming query %s started", label, event.id)
-
-        def onQueryProgress(self, event: Any) -> None:
-            p = event.progress
-            if p.numInputRows:
-                log.info("%s: batch %d took %d ms; input %.0f rows/s, processed %.0f rows/s", label, p.batchId,
-                         p.batchDuration, p.inputRowsPerSecond, p.processedRowsPerSecond)
-
-        def onQueryIdle(self, event: Any) -> None:
-            applier.idle_seen = time.monotonic()
-
-        def onQueryTerminated(self, event: Any) -> None:
-            if event.exception:
-                log.error("%s: streaming query failed: %s", label, event.exception.splitlines()[0])
-
-    return ProgressListener()
+        """Whether replication has provably caught up: a batch after the last change read nothing
+        (the source polls every shard each batch), or a trigger after the last batch found no new data."""
+        return self.drained or self.idle_seen > self.batch_ended
 
 
 def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: ApplyTask, source_table: str,
                   checkpoint: str, trigger_seconds: float, max_records: int, stop_when_idle: float | None,
                   stop: threading.Event, clock: Callable[[], float] = time.monotonic,
-                  metrics: Metrics | None = None) -> StreamingResult:
+                  metrics: Metrics | None = None, read_partitions: int = 2) -> StreamingResult:
     """Replicate until ``stop`` is set, the query fails, or it has been idle ``stop_when_idle`` s.
 
     A stop lets the batch in flight finish first, so the checkpoint and the target agree.
+    ``read_partitions``: tasks per batch (about one per core), each reading many shards.
     """
-    from ..sources.dynamodb import with_client_spec
+    from ..sources.dynamodb import positions_path, read_stats, with_client_spec
 
     label = f"replicate {source_table}"
     spark.dataSource.register(with_client_spec(source_spec))
-    applier = BatchApplier(task, label, source_table, metrics)
-    listener = _listener(label, applier)
-    spark.streams.addListener(listener)
-    # Spark reports a trigger without new data (onQueryIdle) at most this often; --stop-when-idle
-    # waits for one after the last batch, so that a batch still being planned is not cut off.
-    spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", f"{max(100, int(trigger_seconds * 1000))}ms")
+    positions = positions_path(checkpoint)
+    applier = BatchApplier(task, label, source_table, metrics,
+                           read_stats=functools.partial(read_stats, positions))
+    # A task may read as long as a trigger lasts: a shard with a backlog keeps its pace meanwhile.
     stream = (spark.readStream.format("dynamodb-streams").option("streamArn", stream_arn)
-              .option("maxRecordsPerTrigger", str(max_records)).load())
+              .option("maxRecordsPerTrigger", str(max_records)).option("positionsPath", positions)
+              .option("readPartitions", str(read_partitions)).option("readSeconds", str(max(1.0, trigger_seconds)))
+              .load())
     query = (stream.writeStream.queryName(label).option("checkpointLocation", checkpoint)
              .trigger(processingTime=f"{trigger_seconds} seconds").foreachBatch(applier).start())
-    log.info("%s: replicating %s into %s (checkpoint %s)%s", label, stream_arn, task.target.name, checkpoint,
+    log.info("%s: replicating %s into %s (streaming query %s, checkpoint %s)%s", label, stream_arn,
+             task.target.name, query.id, checkpoint,
              f"; stopping after {stop_when_idle:g} s without changes" if stop_when_idle else "")
-    try:
-        applier.result.stopped_by = _wait(query, applier, stop, stop_when_idle, clock)
-    finally:
-        spark.streams.removeListener(listener)
+    applier.result.stopped_by = _wait(query, applier, stop, stop_when_idle, clock)
     return applier.result
 
 
 def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_idle: float | None,
           clock: Callable[[], float]) -> str:
     last_activity = clock()
+    seen = applier.result.batches
     started = False
     while True:
         if not query.isActive:
@@ -194,10 +198,19 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
                 raise MigratorError(_query_error(error))
             return "query ended"
         query.awaitTermination(0.5)
-        status = query.status
-        if applier.busy.is_set() or status.get("isDataAvailable") or not started:
+        # No StreamingQueryListener and no lastProgress here: each hands Python the whole progress
+        # JSON (every shard's offset, three times) on every trigger, the largest CPU cost of the
+        # driver's Python at hundreds of shards. The status is a few fields.
+        if stop_when_idle is not None:
+            status = query.status
+            # Spark's words for a trigger that found no new data (before the first trigger it says
+            # "Initializing sources", with no data available either).
+            if status.get("message") == "Waiting for data to arrive" and not status.get("isDataAvailable"):
+                applier.idle_seen = time.monotonic()
+        if applier.result.batches != seen or not started:
+            seen = applier.result.batches
             last_activity = clock()
-        started = started or query.lastProgress is not None or applier.result.batches > 0 or applier.idle_seen >= 0
+        started = started or applier.batch_ended > 0 or applier.idle_seen >= 0
         reason = None
         if stop.is_set():
             reason = "signal"

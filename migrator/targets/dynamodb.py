@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..clients import ClientSpec, error_code, error_kind
+from ..clients import ClientSpec, error_code, error_kind, shared_client
 from ..convert import item_key, write_units
 from ..deadletter import DeadLetterWriter
 from ..errors import TargetError
@@ -41,7 +41,7 @@ class DynamoDBTargetSpec:
 
     def writer(self, dead_letter: DeadLetterWriter | None, dedupe: bool = False,
                limiter: RateLimiter | None = None, snapshot: bool = False) -> "DynamoDBWriter":
-        return DynamoDBWriter(self.client_spec.dynamodb(retries=1), self.table, self.key_names,
+        return DynamoDBWriter(shared_client(self.client_spec, "dynamodb"), self.table, self.key_names,
                               batch_size=self.batch_size, concurrency=self.concurrency, limiter=limiter,
                               request_capacity=self.request_capacity and limiter is not None,
                               dead_letter=dead_letter, dedupe=dedupe)

@@ -63,6 +63,11 @@ def table_name(request) -> str:
     return f"{base}_{uuid.uuid4().hex[:6]}"
 
 
+def batches_logged(text: str) -> int:
+    """How many batch lines (micro-batches that applied changes) a log holds."""
+    return len(re.findall(r"batch \d+: \| INSERT \|", text))
+
+
 def endpoint(server: DynamoDBLocal) -> dict[str, Any]:
     return {"host": "127.0.0.1", "port": server.port}
 

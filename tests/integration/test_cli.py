@@ -145,6 +145,16 @@ def end_background(proc, log, load=None):
     log.close()
 
 
+def kill_and_restart(proc, log, config, tmp_path):
+    """SIGKILL a background run (its whole process group), keep its log as killed-run.log, and
+    start the same configuration again; returns the new (process, log)."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    log.close()
+    (tmp_path / "first-run.log").rename(tmp_path / "killed-run.log")
+    return start_background(config, tmp_path)
+
+
 def savepoint_progress(directory):
     files = [p for p in directory.iterdir() if p.suffix == ".json"] if directory.exists() else []
     assert files, "no savepoint yet"

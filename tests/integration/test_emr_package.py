@@ -207,11 +207,14 @@ def test_run_step_replicates_and_passes_sigterm_to_the_driver(ddb, table_name, t
         proc = subprocess.Popen(["bash", *args], cwd=tmp_path, env=_env(no_migrator_python), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            def replicating():
+            def logged(line):
                 text = log_path.read_text()
                 assert proc.poll() is None, text[-3000:]
-                assert "batch 0:" in text, text[-3000:]
-            eventually(replicating, timeout=300)
+                assert line in text, text[-3000:]
+            eventually(lambda: logged("replicating arn:"), timeout=300)
+            # A change after the snapshot: its batch proves the planner and the executors run.
+            datagen.put_items(source.client(), table_name, datagen.generate_items(1, seed=64, start=100))
+            eventually(lambda: logged("| INSERT | 1 | MODIFY | 0 | REMOVE | 0 |"), timeout=120)
             os.kill(proc.pid, signal.SIGTERM)
             assert proc.wait(timeout=120) == 143, log_path.read_text()[-3000:]
         finally:

@@ -93,3 +93,13 @@ def error(code, status=400):
 ])
 def test_error_kinds(exc, kind):
     assert error_kind(exc) == kind
+
+
+def test_executor_tasks_share_one_client_per_process_and_settings():
+    from migrator.clients import shared_client
+
+    s = spec(streams_endpoint_url="http://127.0.0.1:2")
+    streams = shared_client(s, "dynamodbstreams")
+    assert shared_client(s, "dynamodbstreams") is streams and streams.meta.endpoint_url == "http://127.0.0.1:2"
+    assert shared_client(s, "dynamodb").meta.endpoint_url == "http://127.0.0.1:1"
+    assert shared_client(spec(region="eu-west-1"), "dynamodbstreams") is not streams

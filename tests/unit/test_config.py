@@ -208,6 +208,18 @@ def test_stream_changes_need_a_checkpoint_location():
     assert problems(with_changes(streaming={"viewType": "KEYS_ONLY"}))[0].startswith("streaming.viewType: got 'KEYS_ONLY'")
 
 
+def test_a_checkpoint_python_executors_cannot_reach_is_refused_and_a_streams_endpoint_is_taken():
+    found = problems(with_changes(target={"streamChanges": True}, streaming={"checkpointLocation": "hdfs:///cp"}))
+    assert found == ["streaming.checkpointLocation: hdfs:///cp is not reachable from Python executors, which record "
+                     "each micro-batch's shard positions beside the checkpoint; use a local or shared path, or s3://"]
+    config = parse_config(with_changes(target={"streamChanges": True}, streaming={"checkpointLocation": "file:///cp"},
+                                       source={"streamsEndpoint": {"host": "localhost", "port": 8001}}))
+    from migrator.clients import ClientSpec
+
+    spec = ClientSpec.from_config(config.source)
+    assert (spec.streams_endpoint_url, spec.endpoint_url) == ("http://localhost:8001", "http://localhost:8000")
+
+
 def test_dead_letter_path_defaults_under_savepoints():
     config = parse_config(with_changes(savepoints={"path": "/data/sp/"}))
     assert config.dead_letter_path == "/data/sp/dead-letter"

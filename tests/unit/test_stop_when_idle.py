@@ -1,4 +1,5 @@
-"""``--stop-when-idle``: replication ends only after a trigger found nothing new after the last batch."""
+"""``--stop-when-idle``: replication ends only once it provably caught up: a batch after the last change
+read nothing with every shard caught up, or a trigger after the last batch found nothing new."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ class FakeQuery:
 
     def __init__(self):
         self.isActive = True
-        self.status = {"isDataAvailable": False}
+        # Spark is planning a trigger (the source reads its positions, lists shards...).
+        self.status = {"message": "Getting offsets from dynamodb-streams", "isDataAvailable": True,
+                       "isTriggerActive": True}
         self.lastProgress = None
         self.stopped = False
 
@@ -46,10 +49,10 @@ def test_a_long_idle_time_is_not_enough_while_the_next_batch_is_being_planned():
     result = {}
 
     def later():
-        # Spark plans the next batch for a long time (no idle event yet), then reports an idle trigger.
+        # Spark plans the next batch for a long time, then its status shows a trigger without data.
         time.sleep(0.3)
         result["stopped_before_idle_event"] = query.stopped
-        a.idle_seen = time.monotonic()
+        query.status = {"message": "Waiting for data to arrive", "isDataAvailable": False, "isTriggerActive": False}
 
     helper = threading.Thread(target=later)
     helper.start()
@@ -64,3 +67,56 @@ def test_a_stop_signal_ends_it_at_once():
     stop = threading.Event()
     stop.set()
     assert _wait(query, a, stop, None, Clock()) == "signal" and query.stopped
+
+
+class Batch:
+    """A micro-batch as foreachBatch sees it; its partitions' counts are given."""
+
+    def __init__(self, parts):
+        self.parts = parts
+        self.sparkSession = self
+        self.sparkContext = self
+        self.rdd = self
+        self._jsc = self
+
+    def setJobGroup(self, *args, **kwargs):
+        pass
+
+    def setCallSite(self, *args):
+        pass
+
+    def mapPartitions(self, fn):
+        return self
+
+    def collect(self):
+        return self.parts
+
+
+class Stats:
+    def __init__(self, behind):
+        self.behind, self.shards, self.throttles = behind, 4, 0
+
+
+def test_an_empty_batch_with_every_shard_caught_up_proves_replication_drained():
+    stats = {}
+    a = BatchApplier(ApplyTask(target=type("T", (), {"name": "t"})(), renames={}, dead_letter_dir=None),
+                     "replicate t", "t", read_stats=stats.get)
+    a(Batch([{"MODIFY": 3}]), 1)
+    assert a.result.batches == 1 and not a.caught_up()
+    stats[2] = Stats(behind=1)  # nothing read, but a shard was left unread for lack of time
+    a(Batch([{}]), 2)
+    assert not a.caught_up() and a.result.batches == 1  # an empty batch is not printed or counted
+    stats[3] = Stats(behind=0)
+    a(Batch([{}]), 3)
+    assert a.caught_up()
+    a(Batch([{"INSERT": 1}]), 4)
+    assert not a.caught_up() and a.result.batches == 2
+
+
+def test_a_query_still_initializing_is_not_idle():
+    query = FakeQuery()
+    query.status = {"message": "Initializing sources", "isDataAvailable": False, "isTriggerActive": False}
+    a = BatchApplier(ApplyTask(target=None, renames={}, dead_letter_dir=None), "replicate t", "t")
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    assert _wait(query, a, stop, 1.0, Clock()) == "signal"  # the clock passed 1 s many times over

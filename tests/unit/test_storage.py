@@ -84,3 +84,23 @@ def test_dead_letters_are_uploaded_when_the_task_closes_its_file(bucket):
     records = read_dead_letters("s3://migrations/orders/dead-letter")
     assert [(r["key"], r["item"]) for r in records] == [({"pk": {"S": "a"}}, {"pk": {"S": "a"}, "n": {"N": "1"}}),
                                                        ({"pk": {"S": "b"}}, None)]
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_exclusive_creation_lets_one_writer_win_and_trees_go_away(where, tmp_path, request):
+    if where == "s3":
+        request.getfixturevalue("bucket")
+        base = "s3://migrations/cp/positions"
+    else:
+        base = str(tmp_path / "positions")
+    first = storage.join(base, "7", "0.json")
+    assert storage.create_exclusive(first, '{"n": 1}') is True
+    assert storage.create_exclusive(first, '{"n": 2}') is False
+    assert storage.read_text(first) == '{"n": 1}'
+    storage.create_exclusive(storage.join(base, "8", "1.json"), "{}")
+    storage.create_exclusive(storage.join(base, "10", "0.json"), "{}")
+    assert storage.list_dirs(base) == ["10", "7", "8"]
+    storage.remove_tree(storage.join(base, "7"))
+    assert storage.list_dirs(base) == ["10", "8"] and storage.list_names(storage.join(base, "7")) == []
+    if where == "local":
+        assert [p.name for p in (tmp_path / "positions" / "8").iterdir()] == ["1.json"]  # no temporary left

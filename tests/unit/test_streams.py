@@ -1,200 +1,272 @@
-"""DynamoDB Streams source logic against a fake client: lineage, offsets, probing, reads."""
+"""The dynamodb-streams source without Spark: lineage, offsets, planning and executor reads on a fake client."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pytest
-from botocore.exceptions import ClientError
 
-from migrator.changes import batch_line, last_changes
 from migrator.errors import StreamTrimmedError
-from migrator.sources.dynamodb.streams import (Shard, ShardProbe, ShardRange, list_shards,
-                                               lost_shards, offset, plan_end, plan_ranges, read_range,
-                                               readable_shards, record_row, seq)
+from migrator.sources.dynamodb.offsets import StreamOffset, advance, budgets, group_of, legacy_ranges
+from migrator.sources.dynamodb.planner import StreamPlanner
+from migrator.sources.dynamodb.positions import PartitionRecord, PositionsLog, ShardOutcome
+from migrator.sources.dynamodb.shard_reader import Budget, ReadSettings, read_group, seq
+from migrator.sources.dynamodb.shards import (OrphanShard, Shard, ShardDirectory, SweepResult, lost_shards,
+                                              readable)
+from migrator.sources.dynamodb.streams import plan_groups, record_row
+from tests.unit.fake_streams import ARN, FakeClock, FakeStreams, record
 
-ARN = "arn:aws:dynamodb:local:0:table/t/stream/1"
-
-
-def error(code):
-    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "Op")
-
-
-def record(number, key, event="MODIFY", value=None, minute=0):
-    data = {"SequenceNumber": f"{number:021d}", "Keys": {"pk": {"S": key}},
-            "ApproximateCreationDateTime": datetime(2026, 1, 1, 0, minute, tzinfo=timezone.utc)}
-    if event != "REMOVE":
-        data["NewImage"] = {"pk": {"S": key}, "v": {"N": str(value if value is not None else number)}}
-    return {"eventName": event, "dynamodb": data}
+FAST = ReadSettings(threads=2, seconds=1e9, calls_per_second=5.0, patience=30.0, raw=False)  # a fake client
 
 
-class FakeStreams:
-    """Shards as lists of records; iterators are "shard:index" strings; pages of ``page`` records.
-
-    A shard is open unless listed in ``closed``; an open shard's last page has a next iterator.
-    """
-
-    def __init__(self, shards, parents=None, closed=(), page=3, expire_once=(), trimmed=()):
-        self.shards = shards
-        self.parents = parents or {}
-        self.closed = set(closed)
-        self.page = page
-        self.expire_once = set(expire_once)
-        self.trimmed = set(trimmed)
-        self.calls = {"get_records": 0, "describe_stream": 0}
-
-    def describe_stream(self, StreamArn, ExclusiveStartShardId=None, **kwargs):
-        self.calls["describe_stream"] += 1
-        ids = sorted(self.shards)
-        if ExclusiveStartShardId:
-            ids = [i for i in ids if i > ExclusiveStartShardId]
-        page, rest = ids[:2], ids[2:]   # paginate two shards at a time
-        shards = []
-        for sid in page:
-            rng = {"StartingSequenceNumber": self.shards[sid][0]["dynamodb"]["SequenceNumber"] if self.shards[sid] else "0"}
-            if sid in self.closed:
-                rng["EndingSequenceNumber"] = self.shards[sid][-1]["dynamodb"]["SequenceNumber"]
-            entry = {"ShardId": sid, "SequenceNumberRange": rng}
-            if sid in self.parents:
-                entry["ParentShardId"] = self.parents[sid]
-            shards.append(entry)
-        out = {"StreamDescription": {"Shards": shards}}
-        if rest:
-            out["StreamDescription"]["LastEvaluatedShardId"] = page[-1]
-        return out
-
-    def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber=None):
-        if ShardId in self.trimmed:
-            raise error("TrimmedDataAccessException")
-        records = self.shards[ShardId]
-        if ShardIteratorType == "TRIM_HORIZON":
-            index = 0
-        else:
-            index = next(i + 1 for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == SequenceNumber)
-        return {"ShardIterator": f"{ShardId}:{index}"}
-
-    def get_records(self, ShardIterator, Limit=1000):
-        self.calls["get_records"] += 1
-        if ShardIterator in self.expire_once:
-            self.expire_once.discard(ShardIterator)
-            raise error("ExpiredIteratorException")
-        sid, index = ShardIterator.rsplit(":", 1)
-        index = int(index)
-        records = self.shards[sid][index:index + min(Limit, self.page)]
-        end = index + len(records)
-        done = end >= len(self.shards[sid]) and sid in self.closed
-        return {"Records": records, "NextShardIterator": None if done else f"{sid}:{end}"}
+def planner_for(client, log, parts=2):
+    return StreamPlanner(lambda: client, ARN, log, parts, sleep=lambda s: None)
 
 
-def probe_for(client):
-    return ShardProbe(lambda: client, ARN, sleep=lambda s: None)
+def run_batches(client, log, max_records=None, parts=2, settings=FAST, clock=None, limit=60):
+    """Plan and read batches as Spark would, until every shard is caught up (Trigger.AvailableNow).
+
+    Returns the records each batch read, as lists of (shard id, sequence number)."""
+    clock = clock or FakeClock()
+    planner = planner_for(client, log, parts)
+    start = StreamOffset(ARN, parts=parts, max_records=max_records).to_dict()
+    batches = []
+    while len(batches) < limit:
+        end = planner.next_offset(start, max_records, available_now=True)
+        if end == start:
+            return batches, start
+        got = []
+        for group in plan_groups(start, end):
+            got += [(sid, r["dynamodb"]["SequenceNumber"]) for sid, r in read_group(client, log, group, settings,
+                                                                                   clock, clock.sleep)]
+        batches.append(got)
+        start = end
+    raise AssertionError("the stream was never caught up")
+
+
+def split_stream():
+    """A parent that split into two children; key k0..k3 changes run through the split."""
+    return FakeStreams(
+        {"shard-1-p": [record(i, f"k{i % 4}") for i in range(1, 8)],
+         "shard-2-a": [record(i, f"k{i % 4}") for i in range(20, 25)],
+         "shard-3-b": [record(i, f"x{i}") for i in range(30, 32)]},
+        parents={"shard-2-a": "shard-1-p", "shard-3-b": "shard-1-p"}, closed={"shard-1-p"}, page=3)
 
 
 def test_sequence_numbers_compare_as_integers():
     assert seq("9") < seq("10")
     assert "9" > "10"  # what string comparison would have done
-    assert seq(None) < seq("000000000000000000000")
+    assert seq(None) < seq("000000000000000000000") and seq("") == -1
 
 
 def test_lineage_reads_a_child_only_after_its_parent_is_done():
-    listing = [Shard("parent", None, "1", "10"), Shard("left", "parent", "11", None),
-               Shard("right", "parent", "12", None), Shard("orphan", "expired-long-ago", "5", None)]
-    assert [s.shard_id for s in readable_shards(listing, {})] == ["parent", "orphan"]
-    positions = {"parent": {"seq": "10", "done": True}}
-    assert [s.shard_id for s in readable_shards(listing, positions)] == ["orphan", "left", "right"]
+    listing = {s.shard_id: s for s in [Shard("parent", None, "1", "10"), Shard("left", "parent", "11", None),
+                                       Shard("right", "parent", "12", None), Shard("orphan", "expired", "5", None)]}
+    assert readable(listing, {}, set(), first_listing=True) == ["orphan", "parent"]
+    assert readable(listing, {"parent": "4", "orphan": ""}, set(), first_listing=False) == []
+    assert readable(listing, {"orphan": ""}, {"parent"}, first_listing=False) == ["left", "right"]
+    with pytest.raises(OrphanShard, match="parent expired is neither known nor listed"):
+        readable(listing, {}, {"parent"}, first_listing=False)  # a later listing: "expired" was never read
 
 
-def test_shards_started_but_no_longer_listed_are_lost():
-    listing = [Shard("b", None, "1", None)]
-    assert lost_shards(listing, {"a": {"seq": "5", "done": False}, "c": {"seq": "9", "done": True}}) == ["a"]
-    with pytest.raises(StreamTrimmedError, match="shards a of .* expired before they were read to their end"):
-        plan_end(probe_for(FakeStreams({"b": []})), listing, {"stream": ARN, "shards": {"a": {"seq": "5", "done": False}}}, None)
+def test_a_complete_listing_finds_started_shards_that_expired():
+    sweep = SweepResult(listed={"b"}, known_before={"a", "b"})
+    assert lost_shards(sweep, {"a": "5", "b": "", "c": ""}) == ["a"]  # c was discovered during the sweep
 
 
-def test_offsets_have_sorted_keys_and_plain_values():
-    o = offset(ARN, {"z": {"seq": "2", "done": False}, "a": {"seq": None, "done": True}})
-    assert list(o["shards"]) == ["a", "z"]
-    assert json.loads(json.dumps(o)) == o
+def test_offsets_round_trip_with_sorted_keys_and_plain_values():
+    o = StreamOffset(ARN, 3, 2, 100, {"z": "2", "a": ""}, {"q", "b"})
+    data = o.to_dict()
+    assert list(data["shards"]) == ["a", "z"] and data["done"] == ["b", "q"]
+    assert json.loads(json.dumps(data)) == data and StreamOffset.from_dict(data) == o
+    assert StreamOffset.from_dict(StreamOffset(ARN).to_dict()).max_records is None
 
 
-def test_a_split_is_read_in_lineage_order_across_batches_within_the_limit():
-    client = FakeStreams(
-        {"p": [record(i, f"k{i % 4}") for i in range(1, 8)],
-         "c1": [record(i, f"k{i % 4}") for i in range(20, 25)],
-         "c2": [record(i, f"x{i}") for i in range(30, 32)]},
-        parents={"c1": "p", "c2": "p"}, closed={"p"}, page=3)
-    probe = probe_for(client)
-    start = offset(ARN, {})
-    seen = []
-    batches = 0
-    while True:
-        listing = list_shards(client, ARN)
-        end = plan_end(probe, listing, start, max_records=4)
-        ranges = plan_ranges(start, end)
-        if not ranges and end == start:
-            break
-        shards_in_batch = {r.shard_id for r in ranges}
-        assert not ({"p"} & shards_in_batch and {"c1", "c2"} & shards_in_batch), "parent and child in one batch"
-        for r in ranges:
-            seen.extend((r.shard_id, rec["dynamodb"]["SequenceNumber"]) for rec in read_range(client, r, sleep=lambda s: None))
-        assert sum(1 for _ in ranges) <= 2
-        start = end
-        batches += 1
-        assert batches < 20
-    parent = [s for sid, s in seen if sid == "p"]
-    assert [int(s) for s in parent] == list(range(1, 8))
-    assert seen.index(("c1", f"{20:021d}")) > seen.index(("p", f"{7:021d}"))
+def test_offsets_of_the_earlier_layout_are_read():
+    old = {"stream": ARN, "shards": {"a": {"seq": "9", "done": False}, "b": {"seq": "7", "done": True},
+                                     "c": {"seq": None, "done": False}}}
+    o = StreamOffset.from_dict(old, parts=4)
+    assert (o.batch, o.parts, o.shards, o.done) == (-1, 4, {"a": "9", "c": ""}, {"b"})
+    before = {"stream": ARN, "shards": {"a": {"seq": "5", "done": False}}}
+    assert legacy_ranges(before, old) == {"a": ("5", "9"), "b": ("", "7")}
+    (group_a, group_b) = plan_groups(before, old)
+    assert (group_a.shards, group_a.stops, group_a.batch) == ((("a", "5"),), (("a", "9"),), -1)
+
+
+def test_advance_moves_read_shards_and_keeps_the_others():
+    o = StreamOffset(ARN, 4, 2, None, {"a": "5", "b": "", "c": "9"}, set())
+    shards, done, caught_up = advance(o, {"a": ShardOutcome(last="8"), "b": ShardOutcome(last="3", done=True)})
+    assert shards == {"a": "8", "c": "9"} and done == {"b"} and caught_up is False  # c has no outcome
+    _, _, caught_up = advance(o, {"a": ShardOutcome(), "b": ShardOutcome(), "c": ShardOutcome(behind=False)})
+    assert caught_up is True
+    _, _, caught_up = advance(o, {"a": ShardOutcome(behind=True), "b": ShardOutcome(), "c": ShardOutcome()})
+    assert caught_up is False
+
+
+def test_each_task_gets_a_share_of_the_batch_limit_and_keeps_its_shards():
+    ids = [f"shardId-{i:03d}" for i in range(40)]
+    shares = budgets(ids, 4, 1000)
+    assert sum(shares.values()) <= 1000 and len(shares) == 4 and min(shares.values()) > 100
+    assert budgets(ids, 4, None) == {i: None for i in shares}
+    assert all(group_of(sid, 4) == group_of(sid, 4) in range(4) for sid in ids)
+
+
+def test_the_budget_is_shared_by_concurrent_calls_and_refunded():
+    budget = Budget(100)
+    budget.active = 4
+    limits = [budget.reserve() for _ in range(4)]
+    assert limits == [25, 18, 14, 10] and budget.left == 33
+    budget.refund(sum(limits))
+    budget.active = 1
+    assert budget.reserve() == 100 and budget.reserve() == 0
+    assert Budget(None).reserve() == 1000
+
+
+def test_the_directory_lists_everything_once_then_only_new_shards():
+    client = FakeStreams({f"shard-{i}": [] for i in range(5)}, page=1)
+    clock = FakeClock()
+    directory = ShardDirectory(lambda **kw: client.describe_stream(**kw)["StreamDescription"], ARN,
+                               sweep_seconds=60, pages_per_refresh=1, clock=clock)
+    first = directory.refresh()
+    assert first is not None and first.listed == {f"shard-{i}" for i in range(5)} and directory.calls == 3
+    assert directory.refresh() is None and directory.calls == 4  # one incremental call, nothing new
+    assert client.describe_args[-1] == {"ExclusiveStartShardId": "shard-4"}
+    client.shards["shard-5"] = []
+    del client.shards["shard-0"]  # expired
+    directory.refresh()
+    assert "shard-5" in directory.shards and "shard-0" in directory.shards  # not swept yet
+    clock.advance(61)
+    results = [directory.refresh() for _ in range(3)]  # the sweep: one page per refresh
+    sweep = next(r for r in results if r is not None)
+    assert "shard-0" not in sweep.listed and "shard-0" not in directory.shards and "shard-5" in directory.shards
+
+
+def test_every_record_is_read_once_in_lineage_order_across_batches(tmp_path):
+    batches, final = run_batches(split_stream(), PositionsLog(str(tmp_path)), max_records=4)
+    seen = [item for batch in batches for item in batch]
     assert sorted(int(s) for _, s in seen) == list(range(1, 8)) + list(range(20, 25)) + [30, 31]
-    assert start["shards"]["p"]["done"] is True
+    assert len(seen) == len(set(seen))
+    for batch in batches:
+        shards = {sid for sid, _ in batch}
+        assert not ("shard-1-p" in shards and shards & {"shard-2-a", "shard-3-b"}), "parent and child in one batch"
+        assert len(batch) <= 4
+    parent = [int(s) for sid, s in seen if sid == "shard-1-p"]
+    assert parent == sorted(parent)
+    first_child = min(i for i, (sid, _) in enumerate(seen) if sid != "shard-1-p")
+    assert first_child > max(i for i, (sid, _) in enumerate(seen) if sid == "shard-1-p")
+    assert final["done"] == ["shard-1-p"] and set(final["shards"]) == {"shard-2-a", "shard-3-b"}
 
 
-def test_the_batch_limit_is_shared_so_that_no_shard_starves():
-    client = FakeStreams({f"s{i}": [record(i * 100 + n, f"k{i}") for n in range(1, 50)] for i in range(4)}, page=100)
-    listing = list_shards(client, ARN)
-    end = plan_end(probe_for(client), listing, offset(ARN, {}), max_records=40)
-    read = {sid: int(p["seq"]) % 100 for sid, p in end["shards"].items()}
-    assert read == {"s0": 10, "s1": 10, "s2": 10, "s3": 10}
+def test_the_next_batch_continues_with_the_iterators_its_predecessor_left(tmp_path):
+    client = FakeStreams({"s": [record(i, "k") for i in range(1, 5)]}, page=10)
+    log = PositionsLog(str(tmp_path))
+    planner = planner_for(client, log, parts=1)
+    clock = FakeClock()
+    start = StreamOffset(ARN, parts=1).to_dict()
+    counts = []
+    for _ in range(3):
+        end = planner.next_offset(start, None)
+        counts.append(sum(1 for group in plan_groups(start, end)
+                          for _ in read_group(client, log, group, FAST, clock, clock.sleep)))
+        client.shards["s"].append(record(10 + len(counts), "k"))
+        start = end
+    assert counts == [4, 1, 1]
+    assert client.calls["get_shard_iterator"] == 1  # later batches used the recorded iterators
 
 
-def test_probe_keeps_its_iterator_between_batches_and_renews_expired_ones():
+def test_a_replayed_batch_reads_exactly_what_it_read_before(tmp_path):
+    client = FakeStreams({"s": [record(i, "k") for i in range(1, 4)]}, page=10)
+    log = PositionsLog(str(tmp_path / "p"))
+    planner = planner_for(client, log, parts=1)
+    start = StreamOffset(ARN, parts=1).to_dict()
+    end = planner.next_offset(start, None)
+    (group,) = plan_groups(start, end)
+    clock = FakeClock()
+    first = [r["dynamodb"]["SequenceNumber"] for _, r in read_group(client, log, group, FAST, clock, clock.sleep)]
+    client.shards["s"] += [record(i, "k") for i in range(4, 9)]  # more changes arrive before the replay
+    again = [r["dynamodb"]["SequenceNumber"] for _, r in read_group(client, log, group, FAST, clock, clock.sleep)]
+    assert again == first and [int(s) for s in first] == [1, 2, 3]
+    following = planner.next_offset(end, None)
+    assert following["shards"] == {"s": f"{3:021d}"} and following["batch"] == end["batch"] + 1
+
+
+def test_an_attempt_that_lost_the_race_reads_on_to_the_recorded_end(tmp_path):
+    log = PositionsLog(str(tmp_path / "p"))
+    client = FakeStreams({"s": [record(i, "k") for i in range(1, 4)]}, page=10)
+    start = StreamOffset(ARN, parts=1).to_dict()
+    end = planner_for(client, log, 1).next_offset(start, None)
+    (group,) = plan_groups(start, end)
+    other = PartitionRecord(ARN, group.batch, group.index, {"s": ShardOutcome(last=f"{6:021d}")})
+    original = client.get_records
+
+    def racing(**kwargs):
+        page = original(**kwargs)
+        if not page["Records"] and log.read(group.batch, group.index) is None:
+            # This attempt is caught up at 3; another attempt of the task (a lost executor's, still
+            # running) saw more records and recorded 6 first.
+            log.create(other)
+            client.shards["s"] += [record(i, "k") for i in range(4, 9)]
+        return page
+
+    client.get_records = racing
+    clock = FakeClock()
+    got = [int(r["dynamodb"]["SequenceNumber"]) for _, r in read_group(client, log, group, FAST, clock, clock.sleep)]
+    assert got == [1, 2, 3, 4, 5, 6]
+    assert log.read(group.batch, group.index).shards["s"].last == f"{6:021d}"
+
+
+def test_calls_on_one_shard_keep_the_pace_across_batches(tmp_path):
+    client = FakeStreams({"s": [record(i, "k") for i in range(1, 40)]}, page=5)
+    clock = FakeClock()
+    times = []
+    original = client.get_records
+
+    def timed(**kwargs):
+        times.append(clock())
+        return original(**kwargs)
+
+    client.get_records = timed
+    run_batches(client, PositionsLog(str(tmp_path)), max_records=12,
+                settings=ReadSettings(threads=1, seconds=1e9, calls_per_second=5.0, raw=False), clock=clock)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) >= 8 and min(gaps) >= 0.2 - 1e-9
+
+
+def test_throttling_is_retried_without_limit_and_counted(tmp_path):
+    client = FakeStreams({f"s{i}": [record(i * 100 + n, f"k{i}") for n in range(1, 30)] for i in range(3)},
+                         page=4, throttle_every=2)
+    log = PositionsLog(str(tmp_path))
+    batches, _ = run_batches(client, log)
+    assert sum(len(b) for b in batches) == 87 and client.calls["throttled"] > 20
+    stats = [r.stats for r in log.read_batch(0)]
+    assert sum(s.throttles for s in stats) > 5 and sum(s.calls for s in stats) > 5
+
+
+def test_expired_iterators_are_renewed_and_trimmed_positions_stop_loudly(tmp_path):
     client = FakeStreams({"s": [record(i, "k") for i in range(1, 5)]}, page=2, expire_once={"s:2"})
-    probe = probe_for(client)
-    shard = Shard("s", None, "1", None)
-    last, done, count = probe.advance(shard, None, budget=2)
-    assert (int(last), done, count) == (2, False, 2)
-    last, done, count = probe.advance(shard, last, budget=10)   # iterator s:2 expired: renewed
-    assert (int(last), done, count) == (4, False, 2)
-    last2, done, count = probe.advance(shard, last, budget=10)  # open shard, nothing new
-    assert (last2, done, count) == (last, False, 0)
-
-
-def test_probe_rebuilds_its_position_after_a_restart():
-    client = FakeStreams({"s": [record(i, "k") for i in range(1, 6)]}, page=10)
-    shard = Shard("s", None, "1", None)
-    last, _, _ = probe_for(client).advance(shard, f"{3:021d}", budget=10)  # a fresh probe, mid-shard
-    assert int(last) == 5
-
-
-def test_trimmed_positions_stop_with_a_clear_error():
-    client = FakeStreams({"s": [record(1, "k")]}, trimmed={"s"})
+    batches, _ = run_batches(client, PositionsLog(str(tmp_path / "a")))
+    assert sum(len(b) for b in batches) == 4
+    trimmed = FakeStreams({"s": [record(1, "k")]}, trimmed={"s"})
     with pytest.raises(StreamTrimmedError, match="24-hour retention trimmed changes .* lost; run a new snapshot"):
-        probe_for(client).advance(Shard("s", None, "1", None), f"{1:021d}", budget=5)
+        run_batches(trimmed, PositionsLog(str(tmp_path / "b")))
 
 
-def test_plan_ranges_covers_only_shards_with_new_records():
-    start = {"stream": ARN, "shards": {"a": {"seq": "5", "done": False}, "b": {"seq": "7", "done": False}}}
-    end = {"stream": ARN, "shards": {"a": {"seq": "9", "done": False}, "b": {"seq": "7", "done": True},
-                                      "c": {"seq": "3", "done": False}, "d": {"seq": None, "done": False}}}
-    assert plan_ranges(start, end) == [ShardRange(ARN, "a", "5", "9"), ShardRange(ARN, "c", None, "3")]
-    assert plan_ranges(end, end) == []
+def test_a_started_shard_no_longer_listed_stops_the_query(tmp_path):
+    client = FakeStreams({"b": []})
+    start = StreamOffset(ARN, 5, 2, None, {"a": "5"}, set()).to_dict()
+    with pytest.raises(StreamTrimmedError, match="shards a of .* expired before they were read to their end"):
+        planner_for(client, PositionsLog(str(tmp_path))).next_offset(start, None)
 
 
-def test_read_range_stops_at_the_planned_end_and_skips_empty_pages():
-    client = FakeStreams({"s": [record(i, "k") for i in range(1, 10)]}, page=2)
-    got = [r["dynamodb"]["SequenceNumber"] for r in
-           read_range(client, ShardRange(ARN, "s", f"{2:021d}", f"{6:021d}"), sleep=lambda s: None)]
-    assert [int(g) for g in got] == [3, 4, 5, 6]
+def test_a_shard_whose_parent_expired_unread_stops_the_query(tmp_path):
+    client = FakeStreams({"shard-9": [record(1, "k")]}, parents={"shard-9": "shard-0"})
+    planner = planner_for(client, PositionsLog(str(tmp_path)))
+    first = planner.next_offset(StreamOffset(ARN, parts=2).to_dict(), None)
+    assert first["shards"] == {"shard-9": ""}  # the first listing: shard-0 expired before the query began
+    later = StreamOffset(ARN, 3, 2, None, {"shard-1": "4"}, set()).to_dict()
+    client.shards["shard-1"] = []
+    with pytest.raises(StreamTrimmedError, match="shard-9 of .* descends from shard-0"):
+        planner_for(client, PositionsLog(str(tmp_path / "2"))).next_offset(later, None)
 
 
 def test_record_rows_repair_empty_maps_and_map_unknown_events():
@@ -210,33 +282,32 @@ def test_record_rows_repair_empty_maps_and_map_unknown_events():
     assert row[3] == f"{2:021d}" and row[4] == "s"
 
 
-class Row:
-    def __init__(self, rec):
-        (self.event_name, self.keys, self.new_image, self.sequence_number, self.shard_id,
-         self.approximate_creation_time) = record_row(rec, "s")
+def test_positions_live_inside_the_checkpoint_on_paths_executors_can_write():
+    from migrator.sources.dynamodb.positions import positions_path
+
+    assert positions_path("/cp") == "/cp/positions" and positions_path("file:///tmp/cp") == "/tmp/cp/positions"
+    assert positions_path("s3a://bucket/cp/") == "s3a://bucket/cp/positions"
+    with pytest.raises(ValueError, match="hdfs:///cp: .* local or shared paths and s3:// only"):
+        positions_path("hdfs:///cp")
 
 
-def test_last_change_per_key_wins_by_sequence_number_not_arrival():
-    rows = [Row(record(10, "a", "INSERT", 1)), Row(record(12, "a", "MODIFY", 3)), Row(record(11, "a", "MODIFY", 2)),
-            Row(record(13, "b", "INSERT", 1)), Row(record(14, "b", "REMOVE", minute=5))]
-    changes, counts = last_changes(rows, {})
-    by_key = {c.keys["pk"]["S"]: c for c in changes}
-    assert by_key["a"].image["v"] == {"N": "3"} and not by_key["a"].is_delete
-    assert by_key["b"].is_delete and by_key["b"].keys == {"pk": {"S": "b"}}
-    assert (counts.INSERT, counts.MODIFY, counts.REMOVE) == (2, 2, 1)
-    assert counts.newest == datetime(2026, 1, 1, 0, 5, tzinfo=timezone.utc).timestamp()
-    # Every record time here is a whole minute (as DynamoDB Local writes them): no lag then.
-    assert batch_line(12, counts, 1.26) == ("batch 12: | INSERT | 2 | MODIFY | 2 | REMOVE | 1 |  "
-                                            "lag n/a (record times are whole minutes)")
-    counts.fine_times = True
-    assert batch_line(12, counts, 1.26) == "batch 12: | INSERT | 2 | MODIFY | 2 | REMOVE | 1 |  lag 1.3 s"
+def test_old_positions_files_are_purged(tmp_path):
+    log = PositionsLog(str(tmp_path))
+    for batch in range(5):
+        log.create(PartitionRecord(ARN, batch, 0, {"s": ShardOutcome(last=str(batch))}))
+    log.purge(3)
+    assert [r.batch for b in range(5) for r in log.read_batch(b)] == [3, 4]
+    assert log.create(PartitionRecord(ARN, 4, 0)).shards["s"].last == "4"  # it exists: the existing one
 
 
-def test_keys_compare_by_value_and_renames_apply():
-    one = record(1, "x", "INSERT")
-    two = record(2, "x", "MODIFY")
-    one["dynamodb"]["Keys"] = {"n": {"N": "1.50"}}
-    two["dynamodb"]["Keys"] = {"n": {"N": "1.5"}}
-    changes, _ = last_changes([Row(one), Row(two)], {"n": "id", "v": "value"})
-    (change,) = changes
-    assert change.sequence == 2 and change.keys == {"id": {"N": "1.5"}} and "value" in change.image
+def test_a_batch_planned_by_the_earlier_layout_is_replayed_exactly_and_then_continued(tmp_path):
+    client = FakeStreams({"a": [record(i, "k") for i in range(1, 10)]}, page=10)
+    log = PositionsLog(str(tmp_path))
+    start = {"stream": ARN, "shards": {"a": {"seq": f"{2:021d}", "done": False}}}
+    end = {"stream": ARN, "shards": {"a": {"seq": f"{5:021d}", "done": False}}}
+    clock = FakeClock()
+    (group,) = plan_groups(start, end)
+    got = [int(r["dynamodb"]["SequenceNumber"]) for _, r in read_group(client, log, group, FAST, clock, clock.sleep)]
+    assert got == [3, 4, 5] and not list(tmp_path.iterdir())  # no positions file for such a batch
+    following = planner_for(client, log).next_offset(end, None)
+    assert following["batch"] == 0 and following["shards"] == {"a": f"{5:021d}"}

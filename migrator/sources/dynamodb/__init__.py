@@ -6,12 +6,32 @@ Usable on its own::
     spark.dataSource.register(DynamoDBStreamsDataSource)
     (spark.readStream.format("dynamodb-streams")
         .option("table", "orders").option("region", "eu-west-1")   # or .option("streamArn", ...)
+        .option("positionsPath", "s3://bucket/checkpoints/orders/positions")
         .load())
 
-Options: ``streamArn`` or ``table`` (its latest stream), ``region``, ``endpoint`` (a URL),
-``maxRecordsPerTrigger`` (default 10000). Credentials come from the default AWS chain; the migrator
-job passes its configured credentials in a subclass instead (:func:`with_client_spec`), so that no
-secret ever sits in the query's options, where the Spark UI would show it.
+Options:
+
+- ``streamArn`` or ``table`` (its latest stream); ``region``; ``endpoint`` (a URL: DynamoDB Local,
+  Alternator) and ``streamsEndpoint`` (where DynamoDB Streams calls go, when not to ``endpoint``).
+- ``positionsPath`` (required): a directory that survives restarts, one per query (keep it beside
+  the query's checkpoint, and move both away together): executors record there where each batch
+  stopped in each shard. Local or shared paths and ``s3://`` URLs.
+- ``maxRecordsPerTrigger`` (10000): records per micro-batch at most.
+- ``readPartitions`` (2): tasks per micro-batch, each reading many shards; about one per core.
+- ``readerThreads`` (16): shards a task reads at once. ``readSeconds`` (1.0): a task starts no new
+  GetRecords call after this long. ``getRecordsPerSecond`` (5): calls per shard and second at most.
+  ``botocoreReads`` (false): ``true`` sends GetRecords through the plain botocore client instead of
+  the leaner path of :mod:`.raw_records` (same requests and errors, twice the CPU).
+- ``sweepSeconds`` (300): how often the whole shard listing is checked; ``describeStreamPerSecond``
+  (5): the pace of DescribeStream calls.
+
+Every trigger runs a batch that polls every open shard once (nothing is read on the driver, so only
+a read can tell whether a shard has something new): ``processAllAvailable()`` therefore never
+returns on a live stream; use ``trigger(availableNow=True)`` to read what is there and stop.
+
+Credentials come from the default AWS chain; the migrator job passes its configured credentials in
+a subclass instead (:func:`with_client_spec`), so that no secret ever sits in the query's options,
+where the Spark UI would show it.
 """
 
 from __future__ import annotations
@@ -22,7 +42,11 @@ from pyspark.sql.datasource import DataSource
 
 from ...clients import ClientSpec
 from ...errors import SourceError
-from .streams import SCHEMA, DynamoDBStreamReader
+from .positions import positions_path, read_stats
+from .shard_reader import ReadSettings
+from .streams import SCHEMA, DynamoDBStreamReader, StreamOptions
+
+__all__ = ["DynamoDBStreamsDataSource", "positions_path", "read_stats", "with_client_spec"]
 
 DEFAULT_MAX_RECORDS = 10_000
 
@@ -41,14 +65,22 @@ class DynamoDBStreamsDataSource(DataSource):
 
     def streamReader(self, schema: Any) -> DynamoDBStreamReader:
         options = {k.lower(): v for k, v in self.options.items()}
-        spec = self.client_spec or ClientSpec(endpoint_url=options.get("endpoint"), region=options.get("region"))
-        try:
-            max_records = int(options.get("maxrecordspertrigger", DEFAULT_MAX_RECORDS))
-            if max_records < 1:
-                raise ValueError
-        except ValueError:
-            raise SourceError(f"option maxRecordsPerTrigger: got {options['maxrecordspertrigger']!r}; "
-                              "must be a positive integer") from None
+        spec = self.client_spec or ClientSpec(endpoint_url=options.get("endpoint"), region=options.get("region"),
+                                              streams_endpoint_url=options.get("streamsendpoint"))
+        positions = options.get("positionspath")
+        if not positions:
+            raise SourceError("dynamodb-streams needs the option positionsPath: a directory that survives "
+                              "restarts, beside the query's checkpoint, where executors record where each "
+                              "batch stopped")
+        read = ReadSettings(threads=int(_number(options, "readerThreads", 16, whole=True)),
+                            seconds=_number(options, "readSeconds", 1.0),
+                            calls_per_second=_number(options, "getRecordsPerSecond", 5.0),
+                            raw=options.get("botocorereads", "false").lower() != "true")
+        stream_options = StreamOptions(
+            max_records=int(_number(options, "maxRecordsPerTrigger", DEFAULT_MAX_RECORDS, whole=True)),
+            positions_path=positions, parts=int(_number(options, "readPartitions", 2, whole=True)), read=read,
+            sweep_seconds=_number(options, "sweepSeconds", 300.0),
+            describe_per_second=_number(options, "describeStreamPerSecond", 5.0))
         arn = options.get("streamarn")
         if not arn:
             table = options.get("table")
@@ -58,7 +90,22 @@ class DynamoDBStreamsDataSource(DataSource):
             arn = described.get("LatestStreamArn")
             if not arn or not described.get("StreamSpecification", {}).get("StreamEnabled"):
                 raise SourceError(f"table {table!r} has no enabled stream; enable one (NEW_IMAGE)", table)
-        return DynamoDBStreamReader(arn, spec, max_records)
+        return DynamoDBStreamReader(arn, spec, stream_options)
+
+
+def _number(options: dict[str, str], name: str, default: float, whole: bool = False) -> float:
+    """A positive option value; the error names the option and what it must be."""
+    raw = options.get(name.lower())
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+        if value <= 0:
+            raise ValueError
+    except ValueError:
+        kind = "a positive integer" if whole else "a positive number"
+        raise SourceError(f"option {name}: got {raw!r}; must be {kind}") from None
+    return value
 
 
 def with_client_spec(spec: ClientSpec) -> type[DynamoDBStreamsDataSource]:
