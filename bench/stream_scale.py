@@ -362,8 +362,9 @@ def report(rows: list[dict], sustained: dict, args: argparse.Namespace) -> None:
         total_ours, total_base = ours["planner_per_10k"] + ours["driver_per_10k"], base["planner_per_10k"] + base["driver_per_10k"]
         print(f"  both together: migrator {total_ours:.3f} s, {args.baseline} {total_base:.3f} s: "
               f"{total_base / total_ours:.1f}x lower (target >= 10x)")
-    print(f"highest sustained rate at {args.rates_shards} shards (backlog drained within 5 s): "
-          + ", ".join(f"{who} {rate:.0f} changes/s" for who, rate in sustained.items()))
+    if args.rates:
+        print(f"highest sustained rate at {args.rates_shards} shards (backlog drained within 5 s): "
+              + ", ".join(f"{who} {rate:.0f} changes/s" for who, rate in sustained.items()))
 
 
 if __name__ == "__main__":

@@ -141,6 +141,35 @@ def test_the_directory_lists_everything_once_then_only_new_shards():
     assert "shard-0" not in sweep.listed and "shard-0" not in directory.shards and "shard-5" in directory.shards
 
 
+def test_new_shards_are_looked_for_after_a_shard_ends_and_every_discover_seconds(tmp_path):
+    client = FakeStreams({"shard-1-p": [record(i, "k") for i in range(1, 4)]})
+    clock, log = FakeClock(), PositionsLog(str(tmp_path))
+    planner = StreamPlanner(lambda: client, ARN, log, 1, discover_seconds=10, clock=clock, sleep=clock.sleep)
+
+    def plan_and_read(start):
+        end = planner.next_offset(start, None)
+        for group in plan_groups(start, end):
+            list(read_group(client, log, group, FAST, clock, clock.sleep))
+        return end
+
+    offset = plan_and_read(StreamOffset(ARN, parts=1).to_dict())  # the first listing
+    calls = client.calls["describe_stream"]
+    for _ in range(3):  # nothing finished: no DescribeStream
+        offset = plan_and_read(offset)
+        clock.advance(1)
+    assert client.calls["describe_stream"] == calls
+    clock.advance(10)
+    offset = plan_and_read(offset)
+    assert client.calls["describe_stream"] == calls + 1  # discover_seconds passed
+    client.closed.add("shard-1-p")  # the shard splits
+    client.shards.update({"shard-2-a": [record(5, "k")], "shard-3-b": []})
+    client.parents.update({"shard-2-a": "shard-1-p", "shard-3-b": "shard-1-p"})
+    offset = plan_and_read(offset)  # reads the parent's end
+    assert offset["shards"].keys() == {"shard-1-p"}
+    offset = planner.next_offset(offset, None)  # the parent finished: its children are looked for
+    assert set(offset["shards"]) == {"shard-2-a", "shard-3-b"} and offset["done"] == ["shard-1-p"]
+
+
 def test_every_record_is_read_once_in_lineage_order_across_batches(tmp_path):
     batches, final = run_batches(split_stream(), PositionsLog(str(tmp_path)), max_records=4)
     seen = [item for batch in batches for item in batch]

@@ -22,8 +22,10 @@ Options:
   GetRecords call after this long. ``getRecordsPerSecond`` (5): calls per shard and second at most.
   ``botocoreReads`` (false): ``true`` sends GetRecords through the plain botocore client instead of
   the leaner path of :mod:`.raw_records` (same requests and errors, twice the CPU).
-- ``sweepSeconds`` (300): how often the whole shard listing is checked; ``describeStreamPerSecond``
-  (5): the pace of DescribeStream calls.
+- ``sweepSeconds`` (300): how often the whole shard listing is checked; ``discoverSeconds`` (10): how
+  often new shards are looked for when none finished meanwhile (after a shard was read to its end,
+  its children are looked for every batch); ``describeStreamPerSecond`` (5): the pace of
+  DescribeStream calls.
 
 Every trigger runs a batch that polls every open shard once (nothing is read on the driver, so only
 a read can tell whether a shard has something new): ``processAllAvailable()`` therefore never
@@ -80,7 +82,8 @@ class DynamoDBStreamsDataSource(DataSource):
             max_records=int(_number(options, "maxRecordsPerTrigger", DEFAULT_MAX_RECORDS, whole=True)),
             positions_path=positions, parts=int(_number(options, "readPartitions", 2, whole=True)), read=read,
             sweep_seconds=_number(options, "sweepSeconds", 300.0),
-            describe_per_second=_number(options, "describeStreamPerSecond", 5.0))
+            describe_per_second=_number(options, "describeStreamPerSecond", 5.0),
+            discover_seconds=_number(options, "discoverSeconds", 10.0))
         arn = options.get("streamarn")
         if not arn:
             table = options.get("table")

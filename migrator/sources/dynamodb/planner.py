@@ -9,9 +9,10 @@ committer. It has one cost: the stream is polled by a batch every trigger, also 
 new (each open shard gets one GetRecords a trigger, as a KCL worker polls it).
 
 Per batch the planner reads the previous batch's positions files (one per task), asks
-DescribeStream for shards newer than the newest it knows (:mod:`.shards`), and adds the shards
-whose parents are finished. DescribeStream calls are paced (``describe_per_second``) and throttled
-calls retried without limit.
+DescribeStream for shards newer than the newest it knows when new shards are to be expected
+(:mod:`.shards`), and adds the shards whose parents are finished. DescribeStream calls are paced
+(``describe_per_second``) and throttled calls retried without limit. A batch that finished no shard
+makes no call (most batches: the call was most of the planner's CPU).
 """
 
 from __future__ import annotations
@@ -41,10 +42,15 @@ class StreamPlanner:
         Tasks a batch is split into.
     sweep_seconds, describe_per_second : float
         How often the whole shard listing is checked again, and the pace of DescribeStream calls.
+    discover_seconds : float
+        How often new shards are looked for when no shard finished meanwhile.
     """
 
+    #: How long the children of a shard that was read to its end are looked for every batch.
+    CHILDREN_WAIT = 60.0
+
     def __init__(self, client_factory: Callable[[], Any], stream_arn: str, log_: PositionsLog, parts: int,
-                 sweep_seconds: float = 300.0, describe_per_second: float = 5.0,
+                 sweep_seconds: float = 300.0, describe_per_second: float = 5.0, discover_seconds: float = 10.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self.client_factory = client_factory
         self.stream_arn = stream_arn
@@ -55,7 +61,11 @@ class StreamPlanner:
         self._pace = RateLimiter(describe_per_second, clock(), burst_seconds=1.0)
         self.retries = RetryStats()
         self.directory = ShardDirectory(self._describe, stream_arn, sweep_seconds, clock=clock)
+        self.discover_seconds = discover_seconds
         self._listed = False
+        self._discovered = -float("inf")
+        #: Shards read to their end whose children are not listed yet, with when that was seen.
+        self._awaiting_children: dict[str, float] = {}
 
     def _describe(self, **kwargs: Any) -> dict:
         if self._client is None:
@@ -80,7 +90,7 @@ class StreamPlanner:
         shards, done, caught_up = dict(offset.shards), set(offset.done), True
         if offset.batch >= 0 and offset.shards:
             shards, done, caught_up = advance(offset, outcomes(self.log.read_batch(offset.batch)))
-        sweep = self._check(self.directory.refresh(), shards)
+        sweep = self._check(self.directory.refresh(self._expect_new_shards(done - set(offset.done))), shards)
         first_listing = offset.batch < 0
         try:
             new = readable(self.directory.shards, shards, done, first_listing)
@@ -103,6 +113,20 @@ class StreamPlanner:
         if new:
             log.info("stream %s: %d new shard(s) to read (%d in all)", self.stream_arn, len(new), len(shards))
         return StreamOffset(self.stream_arn, offset.batch + 1, self.parts, max_records, shards, done).to_dict()
+
+    def _expect_new_shards(self, finished: set[str]) -> bool:
+        """Whether to ask for new shards now: a shard finished and its children are not listed yet
+        (looked for every batch for ``CHILDREN_WAIT`` s), or ``discover_seconds`` have passed."""
+        now = self.clock()
+        for sid in finished:
+            self._awaiting_children.setdefault(sid, now)
+        parents = {shard.parent_id for shard in self.directory.shards.values()}
+        self._awaiting_children = {sid: since for sid, since in self._awaiting_children.items()
+                                  if sid not in parents and now - since < self.CHILDREN_WAIT}
+        if self._awaiting_children or now - self._discovered >= self.discover_seconds:
+            self._discovered = now
+            return True
+        return False
 
     def _check(self, sweep: SweepResult | None, shards: dict[str, str]) -> SweepResult | None:
         """After a complete listing, started shards it no longer shows are lost."""

@@ -4,8 +4,11 @@ A busy table's stream lists thousands of shards over a day (100 per DescribeStre
 calls a second allowed), so the planner never lists the whole stream per batch:
 
 - the first listing of a query is complete (every page);
-- then each batch asks only for shards newer than the newest one known (``ExclusiveStartShardId``;
-  DynamoDB lists shards in creation order), one call when nothing is new;
+- then the planner asks only for shards newer than the newest one known (``ExclusiveStartShardId``;
+  DynamoDB lists shards in creation order), one call when nothing is new, and only when new shards
+  are to be expected: in the batches after a shard was read to its end, until its children are
+  listed (a shard's successors appear when it closes: splits, and the rollover every few hours),
+  and every ``discover_seconds`` besides;
 - and a *sweep* lists the whole stream again every ``sweep_seconds``, a few pages per batch, to catch
   a shard the incremental calls missed, to notice shards that expired (a started shard that
   expired unread means lost changes), and to forget finished shards the stream no longer lists.
@@ -111,12 +114,13 @@ class ShardDirectory:
         self._finish_sweep(listed)
         return SweepResult(listed, known)
 
-    def refresh(self) -> SweepResult | None:
-        """New shards since the last call; returns a sweep's result when one completed now."""
+    def refresh(self, incremental: bool = True) -> SweepResult | None:
+        """New shards since the last call (``incremental``), and the sweep's next pages when one is
+        due; returns a sweep's result when one completed now."""
         if not self.shards and self.newest is None:
             return self.full_listing()
         after = self.newest
-        while True:
+        while incremental:
             page, after = self._page(after)
             self._learn(page)
             if not after:

@@ -56,6 +56,7 @@ class StreamOptions:
     read: ReadSettings = ReadSettings()
     sweep_seconds: float = 300.0
     describe_per_second: float = 5.0
+    discover_seconds: float = 10.0
 
 
 def record_row(record: dict, shard_id: str) -> tuple:
@@ -130,7 +131,7 @@ class DynamoDBStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if self._planner is None:
             self._planner = StreamPlanner(lambda: self.spec.streams(retries=1), self.stream_arn, self.log,
                                           self.options.parts, self.options.sweep_seconds,
-                                          self.options.describe_per_second)
+                                          self.options.describe_per_second, self.options.discover_seconds)
         return self._planner
 
     def initialOffset(self) -> dict:
