@@ -55,7 +55,8 @@ METRICS: dict[tuple[str, str], tuple[str, str]] = {
     ("replicate", "shards_read"): (GAUGE, "stream shards the batch read"),
     ("replicate", "shards_behind"): (GAUGE, "shards left with unread records (batch limit or time)"),
     ("replicate", "read_calls"): (COUNTER, "GetRecords calls"),
-    ("replicate", "read_throttles"): (COUNTER, "GetRecords calls throttled (LimitExceededException) and retried"),
+    ("replicate", "read_throttles"): (COUNTER, "GetRecords and GetShardIterator calls throttled "
+                                                "(LimitExceededException) and retried"),
     ("validate", "items_read"): (COUNTER, "items read so far, both sides together"),
     ("validate", "items_expected"): (GAUGE, "items both sides hold by their estimates"),
     ("validate", "items_per_second"): (GAUGE, "read rate over the last 30 seconds"),

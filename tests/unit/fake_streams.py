@@ -29,11 +29,13 @@ def record(number, key, event="MODIFY", value=None, minute=0):
 class FakeStreams:
     """Shards (id → records) with optional parents; a shard is open unless listed in ``closed``.
 
-    ``throttle_every``: every n-th GetRecords answers LimitExceededException. ``expire_once``:
+    ``throttle_every``: every n-th GetRecords answers LimitExceededException (``throttle_iterators``:
+    every other GetShardIterator too). ``expire_once``:
     iterators refused once as expired. ``trimmed``: shards whose positions are all trimmed.
     """
 
-    def __init__(self, shards, parents=None, closed=(), page=3, expire_once=(), trimmed=(), throttle_every=0):
+    def __init__(self, shards, parents=None, closed=(), page=3, expire_once=(), trimmed=(), throttle_every=0,
+                 throttle_iterators=False):
         self.shards = {sid: list(records) for sid, records in shards.items()}
         self.parents = parents or {}
         self.closed = set(closed)
@@ -41,6 +43,7 @@ class FakeStreams:
         self.expire_once = set(expire_once)
         self.trimmed = set(trimmed)
         self.throttle_every = throttle_every
+        self.throttle_iterators = throttle_iterators
         self.calls = {"get_records": 0, "describe_stream": 0, "get_shard_iterator": 0, "throttled": 0}
         self.get_records_by_shard: dict[str, int] = {}
         self.describe_args: list[dict] = []
@@ -72,6 +75,9 @@ class FakeStreams:
     def get_shard_iterator(self, StreamArn, ShardId, ShardIteratorType, SequenceNumber=None):
         with self.lock:
             self.calls["get_shard_iterator"] += 1
+            if self.throttle_iterators and self.calls["get_shard_iterator"] % 2:
+                self.calls["throttled"] += 1
+                raise error("LimitExceededException")
         if ShardId in self.trimmed:
             raise error("TrimmedDataAccessException")
         if ShardId not in self.shards:

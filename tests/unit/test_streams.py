@@ -271,6 +271,14 @@ def test_throttling_is_retried_without_limit_and_counted(tmp_path):
     assert sum(s.throttles for s in stats) > 5 and sum(s.calls for s in stats) > 5
 
 
+def test_throttled_iterator_requests_are_counted_too(tmp_path):
+    client = FakeStreams({f"s{i}": [record(i * 10 + 1, f"k{i}")] for i in range(3)}, throttle_iterators=True)
+    log = PositionsLog(str(tmp_path))
+    batches, _ = run_batches(client, log)
+    assert sum(len(b) for b in batches) == 3 and client.calls["throttled"] == 3  # one per shard's first iterator
+    assert sum(r.stats.throttles for r in log.read_batch(0)) == 3
+
+
 def test_expired_iterators_are_renewed_and_trimmed_positions_stop_loudly(tmp_path):
     client = FakeStreams({"s": [record(i, "k") for i in range(1, 5)]}, page=2, expire_once={"s:2"})
     batches, _ = run_batches(client, PositionsLog(str(tmp_path / "a")))

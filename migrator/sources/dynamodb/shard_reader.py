@@ -83,8 +83,9 @@ def seq(value: str | None) -> int:
 
 
 def shard_iterator(client: Any, stream_arn: str, shard_id: str, after: str | None,
-                   sleep: Callable[[float], None] = time.sleep) -> str:
-    """An iterator just after sequence number ``after`` (or at the shard's oldest record)."""
+                   sleep: Callable[[float], None] = time.sleep, stats: RetryStats | None = None) -> str:
+    """An iterator just after sequence number ``after`` (or at the shard's oldest record); throttled
+    and transient failures are counted in ``stats``."""
     kwargs = {"StreamArn": stream_arn, "ShardId": shard_id}
     if after:
         kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
@@ -92,7 +93,7 @@ def shard_iterator(client: Any, stream_arn: str, shard_id: str, after: str | Non
         kwargs["ShardIteratorType"] = "TRIM_HORIZON"
     try:
         return call_with_retries(lambda: client.get_shard_iterator(**kwargs), error_kind, Backoff(),
-                                 sleep)["ShardIterator"]
+                                 sleep, stats=stats)["ShardIterator"]
     except Exception as exc:
         raise _stream_error(exc, stream_arn, shard_id, after) or exc
 
@@ -230,7 +231,8 @@ class ShardCursor:
     def _get_records(self, ctx: _Context, limit: int) -> dict:
         while True:
             if self.iterator is None:
-                self.iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, self.last, ctx.sleep)
+                self.iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, self.last, ctx.sleep,
+                                               self.retries)
             self.called = ctx.clock()
             iterator = self.iterator
             try:
