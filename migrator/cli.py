@@ -22,6 +22,7 @@ from typing import Any, Sequence
 from . import __version__
 from .config import MigratorConfig, load_config
 from .errors import MigratorError, remote_error
+from .extras import require_extras
 
 log = logging.getLogger("migrator")
 
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level)
     try:
         config = load_config(args.config)
+        require_extras(config)
     except MigratorError as exc:
         _fail(str(exc))
         return EXIT_ERROR
