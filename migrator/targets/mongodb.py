@@ -9,6 +9,7 @@ letter instead of failing the bulk write it would have been in.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 #: Duplicate key: two concurrent upserts of one new _id; retrying the loser succeeds.
 DUPLICATE_KEY = 11000
+
+_shared: dict[tuple, Any] = {}
+_shared_lock = threading.Lock()
 
 
 def _pymongo() -> Any:
@@ -66,12 +70,28 @@ class MongoTargetSpec:
                                    maxPoolSize=self.concurrency + 2, serverSelectionTimeoutMS=30_000,
                                    **self.write_concern)
 
+    def shared_client(self) -> Any:
+        """A client built once per Python process for this URI, pool size and write concern.
+
+        Writers of executor tasks use it: a replication micro-batch runs a task per partition every
+        trigger, and a new client per task would connect, handshake and authenticate (TLS and SCRAM
+        on a real cluster) each time, and churn the server's connections. Spark reuses its Python
+        workers, and pymongo clients are thread-safe (a worker runs one task at a time).
+        """
+        key = (self.uri.get_secret_value(), self.concurrency, tuple(sorted(self.write_concern.items())))
+        with _shared_lock:
+            found = _shared.get(key)
+            if found is None:
+                found = _shared[key] = self.client()
+        return found
+
     def writer(self, dead_letter: DeadLetterWriter | None, dedupe: bool = False, snapshot: bool = False,
                **_: Any) -> "MongoWriter":
         # A snapshot writes each key once: inserting first is cheaper for the server, and a document
         # already there (a resumed segment, an appended collection) is replaced instead. A change
         # stream updates existing documents: it replaces from the start.
-        return MongoWriter(self, dead_letter=dead_letter, dedupe=dedupe, insert_first=snapshot)
+        return MongoWriter(self, dead_letter=dead_letter, dedupe=dedupe, insert_first=snapshot,
+                           client=self.shared_client(), close_client=False)
 
 
 class MongoWriter(BatchingWriter):
@@ -84,7 +104,8 @@ class MongoWriter(BatchingWriter):
 
     def __init__(self, spec: MongoTargetSpec, dead_letter: DeadLetterWriter | None = None, dedupe: bool = False,
                  backoff: Backoff | None = None, sleep: Callable[[float], None] = time.sleep, max_transient: int = 10,
-                 client: Any = None, max_document_bytes: int = MAX_DOCUMENT_BYTES, insert_first: bool = False):
+                 client: Any = None, max_document_bytes: int = MAX_DOCUMENT_BYTES, insert_first: bool = False,
+                 close_client: bool = True):
         super().__init__(spec.name, spec.key_names, spec.batch_size, spec.concurrency, dedupe)
         self.spec = spec
         self.dead_letter = dead_letter
@@ -95,12 +116,14 @@ class MongoWriter(BatchingWriter):
         self.max_document_bytes = max_document_bytes
         self.insert_first = insert_first
         self._client = client or spec.client()
+        self._close_client = close_client  # False for a client shared by the process
         self._collection = self._client[spec.database][spec.collection]
         self._pymongo = _pymongo()
 
     def close(self) -> None:
         super().close()
-        self._client.close()
+        if self._close_client:
+            self._client.close()
 
     # -- requests --------------------------------------------------------------------------------
     # Items are converted in the sending threads, not here: the task's main thread only scans, so

@@ -135,3 +135,19 @@ def test_snapshot_inserts_first_and_replaces_documents_that_exist():
         w.flush()
     assert collection.docs[repr("k1")]["v"] == 1 and len(collection.docs) == 5
     assert w.stats.puts == 5 and collection.calls == [5, 1]  # one insert batch, then the replace
+
+
+def test_task_writers_share_one_client_per_process_and_leave_it_open():
+    def spec(uri, concurrency=4):
+        return MongoTargetSpec(SecretStr(uri), "d", "c", ["pk"], concurrency=concurrency)
+
+    first, second = spec("mongodb://localhost:1/").writer(None), spec("mongodb://localhost:1/").writer(None)
+    try:
+        assert first._client is second._client  # a replication batch's tasks do not reconnect
+        other = spec("mongodb://localhost:2/").shared_client()
+        assert other is not first._client and spec("mongodb://localhost:1/", 8).shared_client() is not other
+        first.close()
+        assert first._client is spec("mongodb://localhost:1/").shared_client()
+        assert first._client._closed is False  # close() of a task's writer leaves the shared client open
+    finally:
+        second.close()
