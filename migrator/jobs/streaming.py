@@ -112,10 +112,14 @@ class BatchApplier:
         self.idle_seen = -1.0
         #: A batch that read nothing, with every shard caught up, ended after the last change.
         self.drained = False
+        #: The last batch raised (its read or its apply): the query is ending with that error, and
+        #: nothing it did proves replication caught up.
+        self.failed = False
 
     def __call__(self, batch_df: Any, batch_id: int) -> None:
         self.busy.set()
         started = time.monotonic()
+        self.failed = True  # until the batch is through
         try:
             sc = batch_df.sparkSession.sparkContext
             with spark_job(sc, f"replicate-{self.task.target.name}", f"{self.label}: batch {batch_id}",
@@ -125,6 +129,7 @@ class BatchApplier:
             for part in parts:
                 counts.add(BatchCounts.from_dict(part))
             read = self.read_stats(batch_id)
+            self.failed = False
             if not counts.records:
                 self.drained = read is None or not read.behind
                 return
@@ -152,8 +157,9 @@ class BatchApplier:
 
     def caught_up(self) -> bool:
         """Whether replication has provably caught up: a batch after the last change read nothing
-        (the source polls every shard each batch), or a trigger after the last batch found no new data."""
-        return self.drained or self.idle_seen > self.batch_ended
+        (the source polls every shard each batch), or a trigger after the last batch found no new data.
+        Never after a batch that failed."""
+        return not self.failed and (self.drained or self.idle_seen > self.batch_ended)
 
 
 def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: ApplyTask, source_table: str,
@@ -223,6 +229,9 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
             while applier.busy.is_set() and clock() < deadline:
                 time.sleep(0.1)
             query.stop()
+            error = query.exception()
+            if error is not None:  # it failed while we decided to stop: the failure is the outcome
+                raise MigratorError(_query_error(error))
             return reason
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
+from migrator.errors import MigratorError
 from migrator.jobs.streaming import ApplyTask, BatchApplier, _wait
 
 
@@ -19,9 +22,13 @@ class FakeQuery:
                        "isTriggerActive": True}
         self.lastProgress = None
         self.stopped = False
+        self.error = None
 
     def awaitTermination(self, timeout):
         pass
+
+    def exception(self):
+        return self.error
 
     def stop(self):
         self.stopped = True
@@ -89,6 +96,8 @@ class Batch:
         return self
 
     def collect(self):
+        if isinstance(self.parts, Exception):
+            raise self.parts  # the read tasks failed
         return self.parts
 
 
@@ -120,3 +129,23 @@ def test_a_query_still_initializing_is_not_idle():
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
     assert _wait(query, a, stop, 1.0, Clock()) == "signal"  # the clock passed 1 s many times over
+
+
+def test_a_failed_batch_never_proves_replication_caught_up():
+    a = BatchApplier(ApplyTask(target=type("T", (), {"name": "t"})(), renames={}, dead_letter_dir=None),
+                     "replicate t", "t")
+    a(Batch([{}]), 1)
+    assert a.caught_up()
+    with pytest.raises(RuntimeError):
+        a(Batch(RuntimeError("StreamTrimmedError: shard s1 no longer holds the records")), 2)
+    a.idle_seen = time.monotonic() + 1  # Spark's status shows no data while the query is ending
+    assert not a.caught_up()
+
+
+def test_a_query_that_failed_while_stopping_for_idleness_reports_the_failure():
+    query, a = FakeQuery(), applier()
+    a.drained = True
+    query.error = RuntimeError("StreamTrimmedError: shard s1 no longer holds the records after 42")
+    with pytest.raises(MigratorError, match="shard s1 no longer holds"):
+        _wait(query, a, threading.Event(), 1.0, Clock())
+    assert query.stopped
