@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from .config_errors import describe_errors
 from .errors import ConfigError
+from .storage import reachable_from_python
 
 #: DynamoDB's own limit on BatchWriteItem; Alternator allows up to 100 by default.
 DYNAMODB_MAX_BATCH = 25
@@ -577,7 +578,7 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             "(or streaming.checkpointLocation)"
         )
     checkpoint = config.checkpoint_location
-    if tgt.stream_changes and checkpoint and _unreachable_scheme(checkpoint):
+    if tgt.stream_changes and checkpoint and not reachable_from_python(checkpoint):
         problems.append(
             f"streaming.checkpointLocation: {checkpoint} is not reachable from Python executors, which record "
             "each micro-batch's shard positions beside the checkpoint; use a local or shared path, or s3://"
@@ -588,12 +589,6 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             "endpoint, region and credentials); set target.table, target.endpoint or target.region"
         )
     return problems
-
-
-def _unreachable_scheme(path: str) -> bool:
-    """A URL scheme other than local files and S3 (``hdfs://``, ``gs://``...)."""
-    scheme = urlsplit(path).scheme
-    return len(scheme) > 1 and scheme not in ("file", "s3", "s3a", "s3n")
 
 
 def _place(section: _DynamoDBEndpoint, table: str) -> tuple:

@@ -15,12 +15,21 @@ import errno
 import os
 import tempfile
 from typing import Any
+from urllib.parse import urlsplit
 
 S3_SCHEMES = ("s3://", "s3a://", "s3n://")
 
 
 def is_s3(path: str) -> bool:
     return path.startswith(S3_SCHEMES)
+
+
+def reachable_from_python(path: str) -> bool:
+    """Whether this module reads and writes ``path``: a local or shared path (``file://`` too) or S3.
+    Other URL schemes (``hdfs://``, ``gs://``) only Spark's JVM reaches; a one-letter scheme is a
+    Windows drive."""
+    scheme = urlsplit(path).scheme
+    return len(scheme) <= 1 or scheme == "file" or is_s3(path)
 
 
 def split_s3(path: str) -> tuple[str, str]:

@@ -150,20 +150,16 @@ def batch_stats(records: list[PartitionRecord]) -> ReadStats:
     return total
 
 
-
 def positions_path(checkpoint: str) -> str:
     """Where a query with Spark checkpoint ``checkpoint`` keeps its positions files: inside it, so that
     moving the checkpoint away moves them too. Executors write them with :mod:`migrator.storage`,
     which reaches local and shared paths and S3; other file systems have no Python client here."""
-    if storage.is_s3(checkpoint):
-        return storage.join(checkpoint, "positions")
-    parts = urlsplit(checkpoint)
-    if parts.scheme == "file":
-        return storage.join(parts.path, "positions")
-    if parts.scheme and len(parts.scheme) > 1:  # a one-letter scheme is a Windows drive
+    if not storage.reachable_from_python(checkpoint):
         raise ValueError(f"checkpoint {checkpoint}: the dynamodb-streams source keeps its shard positions beside "
                          "the checkpoint and writes them from Python executors, which reach local or shared paths "
                          "and s3:// only; use one of those")
+    if urlsplit(checkpoint).scheme == "file":
+        return storage.join(urlsplit(checkpoint).path, "positions")
     return storage.join(checkpoint, "positions")
 
 
