@@ -199,9 +199,7 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
     started = False
     while True:
         if not query.isActive:
-            error = query.exception()
-            if error is not None:
-                raise MigratorError(_query_error(error))
+            _raise_if_failed(query)
             return "query ended"
         query.awaitTermination(0.5)
         # No StreamingQueryListener and no lastProgress here: each hands Python the whole progress
@@ -229,10 +227,14 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
             while applier.busy.is_set() and clock() < deadline:
                 time.sleep(0.1)
             query.stop()
-            error = query.exception()
-            if error is not None:  # it failed while we decided to stop: the failure is the outcome
-                raise MigratorError(_query_error(error))
+            _raise_if_failed(query)  # it failed while we decided to stop: the failure is the outcome
             return reason
+
+
+def _raise_if_failed(query: Any) -> None:
+    error = query.exception()
+    if error is not None:
+        raise MigratorError(_query_error(error))
 
 
 def _query_error(error: Any) -> str:
