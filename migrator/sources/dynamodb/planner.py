@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from ...clients import error_code, error_kind
 from ...errors import StreamTrimmedError
-from ...throttle import Backoff, RateLimiter, RetryStats, call_with_retries
+from ...throttle import Backoff, RateLimiter, call_with_retries
 from .offsets import StreamOffset, advance
 from .positions import PositionsLog, outcomes
 from .shards import NEW_SNAPSHOT, OrphanShard, ShardDirectory, SweepResult, lost_error, lost_shards, readable
@@ -59,7 +59,6 @@ class StreamPlanner:
         self.clock, self.sleep = clock, sleep
         self._client: Any = None
         self._pace = RateLimiter(describe_per_second, clock(), burst_seconds=1.0)
-        self.retries = RetryStats()
         self.directory = ShardDirectory(self._describe, stream_arn, sweep_seconds, clock=clock)
         self.discover_seconds = discover_seconds
         self._listed = False
@@ -76,7 +75,7 @@ class StreamPlanner:
         self._pace.charge(1, self.clock())
         try:
             return call_with_retries(lambda: self._client.describe_stream(**kwargs), error_kind, Backoff(),
-                                     self.sleep, stats=self.retries)["StreamDescription"]
+                                     self.sleep)["StreamDescription"]
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 raise StreamTrimmedError(
