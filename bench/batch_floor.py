@@ -1,18 +1,18 @@
 """What one Structured Streaming micro-batch costs the driver side in Python, whatever it carries:
-``foreachBatch`` (what replication uses) beside a Python streaming sink (``DataSourceStreamWriter``),
-measured in the same run.
+``foreachBatch`` through PySpark's public ``df.rdd.mapPartitions(fn).collect()``, ``foreachBatch``
+through migrator.jobs.partition_runner (what replication uses: the function shipped once), and a
+Python streaming sink (``DataSourceStreamWriter``), measured in the same run.
 
-Both consume Spark's ``rate`` source (1,000 rows a second, 2 partitions, 0.5 s trigger) on
+All three consume Spark's ``rate`` source (1,000 rows a second, 2 partitions, 0.5 s trigger) on
 local[2] and do the least a sink can: each partition counts its rows, and the counts reach the
-driver side (``collect()`` in ``foreachBatch``; commit messages in the sink, whose commit writes
-one small file). CPU is the user + system time of this process (the driver's Python, where
+driver side (a collect in ``foreachBatch``; commit messages in the sink, whose commit writes one
+small file). CPU is the user + system time of this process (the driver's Python, where
 ``foreachBatch`` runs) and of every Python process Spark started (executors' workers, the worker
-that runs a sink's commit), over the same number of batches, after a warm-up (a Python process that ends inside the window is
-counted at neither end, so the figures are lower bounds; rounds alternate the order and the result
-is their median). The difference is
-what the sink's driver-side commit costs beyond ``foreachBatch``; the first figure is the floor
-below which no ``foreachBatch`` apply can bring the driver's cost per batch
-(bench/stream_scale.py reports migrator's).
+that runs a sink's commit), over the same number of batches, after a warm-up (a Python process
+that ends inside the window is counted at neither end, so the figures are lower bounds; rounds
+alternate the order and the result is their median). The first two figures are the floor of the
+driver's cost per batch with and without the function shipped once (bench/stream_scale.py reports
+migrator's whole cost); the last compares the sink with ``foreachBatch`` in all Python processes.
 
     .cache/venv/bin/python -m bench.batch_floor [--seconds 30] [--rounds 2]
 """
@@ -31,6 +31,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamWriter, WriterCommitMessage  # noqa: E402
+
+from migrator.jobs.partition_runner import PartitionRunner  # noqa: E402
 
 
 @dataclass
@@ -81,8 +83,12 @@ def python_cpu() -> tuple[float, float]:
     return own, total
 
 
+def count_rows(rows: Iterator[Any]) -> list:
+    return [sum(1 for _ in rows)]
+
+
 def count_partitions(df: Any, batch_id: int) -> None:
-    df.rdd.mapPartitions(lambda rows: [sum(1 for _ in rows)]).collect()
+    df.rdd.mapPartitions(count_rows).collect()
 
 
 def measure(spark: Any, kind: str, seconds: float, work: str) -> dict:
@@ -93,6 +99,9 @@ def measure(spark: Any, kind: str, seconds: float, work: str) -> dict:
     writer = writer.trigger(processingTime="0.5 seconds")
     if kind == "sink":
         query = writer.format(CountingSink.name()).option("path", out).start()
+    elif kind == "runner":
+        runner = PartitionRunner(spark.sparkContext, count_rows)
+        query = writer.foreachBatch(lambda df, batch_id: runner(df)).start()
     else:
         query = writer.foreachBatch(count_partitions).start()
     try:
@@ -121,10 +130,11 @@ def main() -> int:
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     spark.dataSource.register(CountingSink)
-    rows: dict[str, list[dict]] = {"foreachBatch": [], "sink": []}
+    kinds = ("foreachBatch", "runner", "sink")
+    rows: dict[str, list[dict]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as work:
         for i in range(args.rounds):
-            for kind in (("foreachBatch", "sink") if i % 2 == 0 else ("sink", "foreachBatch")):
+            for kind in (kinds if i % 2 == 0 else kinds[::-1]):
                 row = measure(spark, kind, args.seconds, work)
                 rows[kind].append(row)
                 print(f"{kind:12} {row['batches']:4d} batches: driver's Python {row['driver_ms']:5.1f} ms a batch, "
@@ -136,9 +146,10 @@ def main() -> int:
         return values[len(values) // 2]
 
     fb, sink = median("foreachBatch", "python_ms"), median("sink", "python_ms")
-    print(f"RESULT: foreachBatch floor {median('foreachBatch', 'driver_ms'):.1f} ms of driver Python a batch; "
-          f"all Python CPU a batch: foreachBatch {fb:.1f} ms, Python sink {sink:.1f} ms "
-          f"({sink / max(fb, 1e-9):.2f}x foreachBatch's)")
+    public, runner = median("foreachBatch", "driver_ms"), median("runner", "driver_ms")
+    print(f"RESULT: driver's Python a batch: foreachBatch {public:.1f} ms through df.rdd, {runner:.1f} ms "
+          f"through PartitionRunner ({public / max(runner, 1e-9):.2f}x lower); all Python CPU a batch: "
+          f"foreachBatch {fb:.1f} ms, Python sink {sink:.1f} ms ({sink / max(fb, 1e-9):.2f}x foreachBatch's)")
     return 0
 
 

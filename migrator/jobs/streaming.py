@@ -24,9 +24,13 @@ from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError, remote_error
 from ..metrics import Metrics
 from ..throttle import RateLimiter
+from .partition_runner import partition_runner, public_runner
 from .ui import spark_job
 
 log = logging.getLogger(__name__)
+
+#: How long _wait blocks in the query between looks at the stop signal and the idle clock.
+POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,16 @@ class BatchApplier:
     """The ``foreachBatch`` function: applies a micro-batch and prints its counts and lag.
 
     ``read_stats(batch_id)`` returns what the source's read tasks did in that batch (shards read,
-    shards left behind, GetRecords calls, throttles), or None.
+    shards left behind, GetRecords calls, throttles), or None. ``run(batch_df)`` runs
+    :func:`apply_partition` over the batch's partitions and returns their counts.
     """
 
     def __init__(self, task: ApplyTask, label: str, table: str, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.time, read_stats: Callable[[int], Any] = lambda batch_id: None):
+                 clock: Callable[[], float] = time.time, read_stats: Callable[[int], Any] = lambda batch_id: None,
+                 run: Callable[[Any], list] | None = None):
         self.task = task
+        #: Runs apply_partition over a batch's partitions (partition_runner's, built once per query).
+        self.run = run or public_runner(functools.partial(apply_partition, task))
         self.label, self.table = label, table
         self.metrics = metrics or Metrics()
         self.clock = clock
@@ -124,7 +132,7 @@ class BatchApplier:
             sc = batch_df.sparkSession.sparkContext
             with spark_job(sc, f"replicate-{self.task.target.name}", f"{self.label}: batch {batch_id}",
                            f"{self.label} batch {batch_id}"):
-                parts = batch_df.rdd.mapPartitions(functools.partial(apply_partition, self.task)).collect()
+                parts = self.run(batch_df)
             counts = BatchCounts()
             for part in parts:
                 counts.add(BatchCounts.from_dict(part))
@@ -165,11 +173,13 @@ class BatchApplier:
 def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: ApplyTask, source_table: str,
                   checkpoint: str, trigger_seconds: float, max_records: int, stop_when_idle: float | None,
                   stop: threading.Event, clock: Callable[[], float] = time.monotonic,
-                  metrics: Metrics | None = None, read_partitions: int = 2) -> StreamingResult:
+                  metrics: Metrics | None = None, read_partitions: int = 2,
+                  pinned_at: float | None = None) -> StreamingResult:
     """Replicate until ``stop`` is set, the query fails, or it has been idle ``stop_when_idle`` s.
 
     A stop lets the batch in flight finish first, so the checkpoint and the target agree.
     ``read_partitions``: tasks per batch (about one per core), each reading many shards.
+    ``pinned_at``: when the stream was pinned; the first batch proves that no change since is gone.
     """
     from ..sources.dynamodb import positions_path, read_stats, with_client_spec
 
@@ -177,12 +187,15 @@ def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: Ap
     spark.dataSource.register(with_client_spec(source_spec))
     positions = positions_path(checkpoint)
     applier = BatchApplier(task, label, source_table, metrics,
-                           read_stats=functools.partial(read_stats, positions))
+                           read_stats=functools.partial(read_stats, positions),
+                           run=partition_runner(spark.sparkContext, functools.partial(apply_partition, task)))
     # A task may read as long as a trigger lasts: a shard with a backlog keeps its pace meanwhile.
     stream = (spark.readStream.format("dynamodb-streams").option("streamArn", stream_arn)
               .option("maxRecordsPerTrigger", str(max_records)).option("positionsPath", positions)
-              .option("readPartitions", str(read_partitions)).option("readSeconds", str(max(1.0, trigger_seconds)))
-              .load())
+              .option("readPartitions", str(read_partitions)).option("readSeconds", str(max(1.0, trigger_seconds))))
+    if pinned_at:
+        stream = stream.option("pinnedAt", repr(pinned_at))
+    stream = stream.load()
     query = (stream.writeStream.queryName(label).option("checkpointLocation", checkpoint)
              .trigger(processingTime=f"{trigger_seconds} seconds").foreachBatch(applier).start())
     log.info("%s: replicating %s into %s (streaming query %s, checkpoint %s)%s", label, stream_arn,
@@ -198,13 +211,17 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
     seen = applier.result.batches
     started = False
     while True:
-        if not query.isActive:
+        # One py4j call a poll (0.1 to 0.2 ms of the driver's Python each), and no
+        # StreamingQueryListener or lastProgress: each hands Python the whole progress JSON (every
+        # shard's offset, three times) on every trigger, the largest CPU cost of the driver's
+        # Python at hundreds of shards. The status is a few fields.
+        try:
+            ended = query.awaitTermination(POLL_SECONDS)
+        except Exception:  # noqa: BLE001 - it failed: query.exception() says how
+            ended = True
+        if ended:
             _raise_if_failed(query)
             return "query ended"
-        query.awaitTermination(0.5)
-        # No StreamingQueryListener and no lastProgress here: each hands Python the whole progress
-        # JSON (every shard's offset, three times) on every trigger, the largest CPU cost of the
-        # driver's Python at hundreds of shards. The status is a few fields.
         if stop_when_idle is not None:
             status = query.status
             # Spark's words for a trigger that found no new data (before the first trigger it says
