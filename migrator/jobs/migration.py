@@ -144,5 +144,6 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
         streaming.set()
     result = run_streaming(spark, plan.source_spec, stream_arn, task, plan.source.name, checkpoint,
                            config.streaming.trigger_seconds, config.streaming.max_records_per_batch,
-                           stop_when_idle, stop, metrics=metrics, read_partitions=plan.cores)
+                           stop_when_idle, stop, metrics=metrics, read_partitions=plan.cores,
+                           pinned_at=pinned_at or None)
     emit(result.lines(plan.source.name))

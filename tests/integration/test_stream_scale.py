@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -187,3 +188,31 @@ def assert_replicating(tmp_path):
 
 def assert_trimmed(sim, n):
     assert sim.stats()["trimmed"] >= n
+
+
+def test_a_snapshot_that_outlasts_the_streams_retention_stops_replication_before_it_skips_changes(
+        ddb, table_name, tmp_path):
+    source, _ = ddb
+    datagen.create_table(source.client(), table_name)
+    datagen.put_items(source.client(), table_name, datagen.generate_items(300, seed=71, sizes=(150, 250)))
+    load = LoadGenerator(source.client(), table_name, keys=300, rate=20, seed=72)
+
+    def load_for_a_while():
+        load.start()
+        threading.Timer(20.0, load.stop).start()
+
+    # The read cap makes the snapshot (about 45 s) outlast the stream's retention several times, with
+    # writes during its first 20 s: they are trimmed before replication begins. Without the first
+    # batch's proof, replication would start at the oldest remaining record and exit 0.
+    with StreamSimulator(upstream=source.endpoint, shards=2, retention=5.0, seed=73) as sim:
+        config = front_config(tmp_path, ddb, table_name, sim, source={"scanSegments": 2, "readThroughput": 1},
+                              streaming={"stopWhenIdleSeconds": 3})
+        result = run("run", "--config", config, timeout=300, timeout_hook=load_for_a_while)
+        ops = load.stop()
+        trimmed = sim.stats()["trimmed"]
+    assert sum(ops.values()) > 100 and trimmed > 0, (ops, trimmed)
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("migrator: error: StreamTrimmedError: shard "), last
+    assert "records were trimmed from its start" in last and "run a new snapshot" in last
+    assert "after the stream was pinned" in last

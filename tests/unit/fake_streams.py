@@ -32,10 +32,13 @@ class FakeStreams:
     ``throttle_every``: every n-th GetRecords answers LimitExceededException (``throttle_iterators``:
     every other GetShardIterator too). ``expire_once``:
     iterators refused once as expired. ``trimmed``: shards whose positions are all trimmed.
+    ``first_seq``: a shard's first sequence number as listed, when records before the first one
+    given were trimmed (an iterator at a trimmed number is refused).
     """
 
     def __init__(self, shards, parents=None, closed=(), page=3, expire_once=(), trimmed=(), throttle_every=0,
-                 throttle_iterators=False):
+                 throttle_iterators=False, first_seq=None):
+        self.first_seq = dict(first_seq or {})
         self.shards = {sid: list(records) for sid, records in shards.items()}
         self.parents = parents or {}
         self.closed = set(closed)
@@ -60,7 +63,8 @@ class FakeStreams:
         shards = []
         for sid in page:
             records = self.shards[sid]
-            rng = {"StartingSequenceNumber": records[0]["dynamodb"]["SequenceNumber"] if records else "0"}
+            first = records[0]["dynamodb"]["SequenceNumber"] if records else "0"
+            rng = {"StartingSequenceNumber": self.first_seq.get(sid, first)}
             if sid in self.closed:
                 rng["EndingSequenceNumber"] = records[-1]["dynamodb"]["SequenceNumber"] if records else "0"
             entry = {"ShardId": sid, "SequenceNumberRange": rng}
@@ -85,6 +89,12 @@ class FakeStreams:
         records = self.shards[ShardId]
         if ShardIteratorType == "TRIM_HORIZON":
             index = 0
+        elif ShardIteratorType == "AT_SEQUENCE_NUMBER":
+            if ShardId in self.first_seq and (not records or int(SequenceNumber) < int(
+                    records[0]["dynamodb"]["SequenceNumber"])):
+                raise error("TrimmedDataAccessException")
+            index = next((i for i, r in enumerate(records) if int(r["dynamodb"]["SequenceNumber"]) >= int(SequenceNumber)),
+                         len(records))
         else:
             index = next(i + 1 for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == SequenceNumber)
         return {"ShardIterator": f"{ShardId}:{index}"}

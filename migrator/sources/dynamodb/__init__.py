@@ -22,6 +22,11 @@ Options:
   GetRecords call after this long. ``getRecordsPerSecond`` (5): calls per shard and second at most.
   ``botocoreReads`` (false): ``true`` sends GetRecords through the plain botocore client instead of
   the leaner path of :mod:`.raw_records` (same requests and errors, twice the CPU).
+- ``pinnedAt``: when the stream's position was pinned (epoch seconds), for a query that must apply
+  every change made since (the migrator's snapshot, then replication). The first batch then proves,
+  shard by shard, that the stream still holds every record since that moment (nothing trimmed from
+  a shard's start before it, and no expired parent), or fails with ``StreamTrimmedError``. Without
+  it, shards of the first listing are read from their oldest remaining record.
 - ``sweepSeconds`` (300): how often the whole shard listing is checked; ``discoverSeconds`` (10): how
   often new shards are looked for when none finished meanwhile (after a shard was read to its end,
   its children are looked for every batch); ``describeStreamPerSecond`` (5): the pace of
@@ -77,7 +82,8 @@ class DynamoDBStreamsDataSource(DataSource):
         read = ReadSettings(threads=int(_number(options, "readerThreads", 16, whole=True)),
                             seconds=_number(options, "readSeconds", 1.0),
                             calls_per_second=_number(options, "getRecordsPerSecond", 5.0),
-                            raw=options.get("botocorereads", "false").lower() != "true")
+                            raw=options.get("botocorereads", "false").lower() != "true",
+                            pinned_at=_number(options, "pinnedAt", 0.0) or None)
         stream_options = StreamOptions(
             max_records=int(_number(options, "maxRecordsPerTrigger", DEFAULT_MAX_RECORDS, whole=True)),
             positions_path=positions, parts=int(_number(options, "readPartitions", 2, whole=True)), read=read,

@@ -5,13 +5,17 @@ record consumed before it (``""``: from the shard's oldest record)::
 
     {"stream": "<ARN>", "batch": 7, "parts": 2, "max": 10000,
      "shards": {"shardId-1": "000000000000000000042", "shardId-2": ""},
-     "done": ["shardId-0"]}
+     "done": ["shardId-0"], "starts": {"shardId-2": ["000000000000000000050", "child"]}}
 
 The records of batch 7 are the ones its tasks read from these positions on; where they stopped is
 in the positions log (:mod:`.positions`), from which the planner makes batch 8's offset. ``done``
 lists finished shards the stream still lists (their children need to know). ``parts`` and ``max``
 fix how the batch is split into tasks and how many records it may read, so a replayed batch is
-planned exactly as it first was. Keys are sorted: Spark compares offsets through their JSON.
+planned exactly as it first was. ``starts`` gives each shard still to be read from its oldest
+record the shard's first sequence number and how it came to be read (:data:`START_KINDS`), so that
+its reader can prove that nothing was trimmed from it unread (:mod:`.shard_reader`); offsets without
+it (written before) read such shards from their oldest remaining record. Keys are sorted: Spark
+compares offsets through their JSON.
 
 Offsets written by migrator before this layout (``{"shards": {id: {"seq": ..., "done": ...}}}``,
 each the *end* of a batch the driver had probed) are still read: as the positions to continue
@@ -25,6 +29,13 @@ from dataclasses import dataclass, field
 
 from .positions import ShardOutcome
 
+#: How a shard read from its start came to be read. ``child``: its parent was read to its end (or it
+#: has none) after the query began, so every record it ever held must still be there. ``root``: in
+#: the query's first listing, without a parent; ``orphan``: in the first listing, its parent no longer
+#: listed (expired). A root or orphan may have lost records from before the stream was pinned, never
+#: after it.
+START_KINDS = ("child", "root", "orphan")
+
 
 @dataclass
 class StreamOffset:
@@ -34,11 +45,16 @@ class StreamOffset:
     max_records: int | None = None
     shards: dict[str, str] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
+    #: Shard → (its first sequence number, one of START_KINDS), for shards at position "".
+    starts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"stream": self.stream, "batch": self.batch, "parts": self.parts,
-                "max": -1 if self.max_records is None else self.max_records,
-                "shards": dict(sorted(self.shards.items())), "done": sorted(self.done)}
+        out = {"stream": self.stream, "batch": self.batch, "parts": self.parts,
+               "max": -1 if self.max_records is None else self.max_records,
+               "shards": dict(sorted(self.shards.items())), "done": sorted(self.done)}
+        if self.starts:
+            out["starts"] = {sid: list(start) for sid, start in sorted(self.starts.items())}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict, parts: int = 1) -> "StreamOffset":
@@ -48,7 +64,8 @@ class StreamOffset:
             return cls(data["stream"], -1, parts, None, shards, done)
         limit = int(data.get("max", -1))
         return cls(data["stream"], int(data["batch"]), int(data["parts"]), None if limit < 0 else limit,
-                   dict(data.get("shards", {})), set(data.get("done", [])))
+                   dict(data.get("shards", {})), set(data.get("done", [])),
+                   {sid: (start[0], start[1]) for sid, start in data.get("starts", {}).items()})
 
 
 def is_legacy(data: dict) -> bool:

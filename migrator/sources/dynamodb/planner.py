@@ -86,9 +86,10 @@ class StreamPlanner:
     def next_offset(self, start: dict, max_records: int | None, available_now: bool = False) -> dict:
         """The offset of the batch after ``start`` (``start`` itself when there is nothing to read)."""
         offset = StreamOffset.from_dict(start, self.parts)
-        shards, done, caught_up = dict(offset.shards), set(offset.done), True
+        shards, done, caught_up, read = dict(offset.shards), set(offset.done), True, {}
         if offset.batch >= 0 and offset.shards:
-            shards, done, caught_up = advance(offset, outcomes(self.log.read_batch(offset.batch)))
+            read = outcomes(self.log.read_batch(offset.batch))
+            shards, done, caught_up = advance(offset, read)
         sweep = self._check(self.directory.refresh(self._expect_new_shards(done - set(offset.done))), shards)
         first_listing = offset.batch < 0
         try:
@@ -105,13 +106,26 @@ class StreamPlanner:
                     f"unread and are lost; {NEW_SNAPSHOT}") from None
         if sweep is not None:
             done.intersection_update(sweep.listed)  # nothing new can descend from a shard no longer listed
+        # A shard still at its start keeps what its reader must prove; an orphan read to its end
+        # without a record has shown its parent ended before the pin (or holds nothing since), so from
+        # then on it is a root. A new shard gets its start from the listing.
+        starts = {}
+        for sid, position in shards.items():
+            if not position and sid in offset.starts:
+                first, kind = offset.starts[sid]
+                was_read = sid in read and not read[sid].behind
+                starts[sid] = (first, "root" if kind == "orphan" and was_read else kind)
         for sid in new:
             shards[sid] = ""
+            listed = self.directory.shards[sid]
+            kind = "child" if not first_listing else "root" if listed.parent_id is None else "orphan"
+            starts[sid] = (listed.starting_seq, kind)
         if not shards or (available_now and caught_up and not new and offset.batch >= 0):
             return start
         if new:
             log.info("stream %s: %d new shard(s) to read (%d in all)", self.stream_arn, len(new), len(shards))
-        return StreamOffset(self.stream_arn, offset.batch + 1, self.parts, max_records, shards, done).to_dict()
+        return StreamOffset(self.stream_arn, offset.batch + 1, self.parts, max_records, shards, done,
+                            starts).to_dict()
 
     def _expect_new_shards(self, finished: set[str]) -> bool:
         """Whether to ask for new shards now: a shard finished and its children are not listed yet

@@ -13,6 +13,13 @@ one batch, and batches run one after another), and calls spaced so that no shard
 ``calls_per_second`` GetRecords in any second, across batches too (the positions file carries the
 time of each shard's last call). ``LimitExceededException`` is throttling: retried without limit,
 with backoff and jitter, and counted.
+
+A shard read from its start proves that nothing it held was trimmed unread (:class:`StartProof`):
+a child (begun after the query's first read) must still have its first record: an iterator at its
+``StartingSequenceNumber`` is not refused as trimmed. A shard of the first listing may have lost
+records from before the stream was pinned, never after: when its start was trimmed, or its parent
+expired, the oldest record it still holds must be from before the pin. TRIM_HORIZON alone would
+start silently after a gap.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from pyspark.sql.datasource import InputPartition
@@ -46,6 +54,8 @@ class ShardGroup(InputPartition):
     ``shards`` pairs each shard id with its start position (the last sequence number consumed,
     ``""`` for the shard's oldest record). ``stops`` is only for batches planned by the earlier
     offset layout: the exact last sequence number to read per shard (and no positions file).
+    ``starts``: (shard id, its first sequence number, kind) for shards read from their start whose
+    reading must prove that nothing was trimmed unread (:data:`.offsets.START_KINDS`).
     """
 
     stream_arn: str
@@ -54,6 +64,7 @@ class ShardGroup(InputPartition):
     shards: tuple[tuple[str, str], ...]
     budget: int | None
     stops: tuple[tuple[str, str], ...] = ()
+    starts: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,9 @@ class ReadSettings:
     patience: float = 120.0
     #: GetRecords through :mod:`.raw_records` (half the CPU); False: the plain botocore call.
     raw: bool = True
+    #: When the stream was pinned (epoch seconds): roots and orphans of the first listing must show
+    #: that no record since then was trimmed. None: they are read from their oldest remaining record.
+    pinned_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,19 +97,25 @@ def seq(value: str | None) -> int:
 
 
 def shard_iterator(client: Any, stream_arn: str, shard_id: str, after: str | None,
-                   sleep: Callable[[float], None] = time.sleep, stats: RetryStats | None = None) -> str:
-    """An iterator just after sequence number ``after`` (or at the shard's oldest record); throttled
-    and transient failures are counted in ``stats``."""
+                   sleep: Callable[[float], None] = time.sleep, stats: RetryStats | None = None,
+                   at: str | None = None) -> str:
+    """An iterator just after sequence number ``after``, at sequence number ``at``, or at the shard's
+    oldest remaining record; throttled and transient failures are counted in ``stats``."""
     kwargs = {"StreamArn": stream_arn, "ShardId": shard_id}
     if after:
         kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+    elif at:
+        kwargs.update(ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=at)
     else:
         kwargs["ShardIteratorType"] = "TRIM_HORIZON"
     try:
         return call_with_retries(lambda: client.get_shard_iterator(**kwargs), error_kind, Backoff(),
                                  sleep, stats=stats)["ShardIterator"]
     except Exception as exc:
-        raise _stream_error(exc, stream_arn, shard_id, after) or exc
+        error = _stream_error(exc, stream_arn, shard_id, after)
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _stream_error(exc: BaseException, stream_arn: str, shard_id: str, after: str | None) -> StreamTrimmedError | None:
@@ -110,6 +130,86 @@ def _stream_error(exc: BaseException, stream_arn: str, shard_id: str, after: str
             f"shard {shard_id} of {stream_arn} is gone before it was read to its end: changes are lost; "
             f"{NEW_SNAPSHOT}")
     return None
+
+
+def latest_possible(created: Any) -> float | None:
+    """The latest moment a record with this ``ApproximateCreationDateTime`` can have been made.
+
+    DynamoDB Streams round creation times down to the second, DynamoDB Local to the minute: a time
+    without a fraction may be up to a second late, one on a whole minute up to a minute.
+    """
+    if isinstance(created, datetime):
+        created = created.timestamp()
+    if not isinstance(created, (int, float)):
+        return None
+    if created != int(created):
+        return float(created)
+    return float(created) + (60.0 if int(created) % 60 == 0 else 1.0)
+
+
+class StartProof:
+    """What reading a shard from its start must show, given how it came to be read and the pin.
+
+    ``check`` says whether the oldest record read must be from before the pin: for a root whose
+    start was trimmed (the records trimmed may include some made after the pin) and for every
+    orphan (its expired parent held records until this shard began).
+    """
+
+    def __init__(self, shard_id: str, first_seq: str, kind: str, pinned_at: float | None):
+        self.shard_id, self.first_seq, self.kind, self.pinned_at = shard_id, first_seq, kind, pinned_at
+        self.check = False
+        self.trimmed = False
+
+    def iterator(self, ctx: "_Context", stats: RetryStats) -> str:
+        """An iterator at the shard's start, or the error that says what is lost."""
+        if self.kind != "child" and self.pinned_at is None:
+            return shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats)
+        try:
+            iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats,
+                                      at=self.first_seq)
+            self.check = self.kind == "orphan"
+            return iterator
+        except StreamTrimmedError as exc:
+            if not isinstance(exc.__cause__, Exception) or error_code(exc.__cause__) != "TrimmedDataAccessException":
+                raise
+            if self.kind == "child":
+                raise StreamTrimmedError(
+                    f"shard {self.shard_id} of {ctx.stream_arn} no longer holds its oldest records: the stream's "
+                    "retention trimmed them before this migration read them (the shard began after its first "
+                    f"read of the stream), so they are lost; {NEW_SNAPSHOT}") from None
+        except Exception as exc:
+            if error_code(exc) != "ValidationException":
+                raise
+            # The stream refuses its own first number (an empty shard, on some implementations):
+            # nothing to prove from it; read from the oldest record, as without a pin.
+            self.check = self.kind == "orphan" and self.pinned_at is not None
+            return shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats)
+        self.check = self.trimmed = True
+        return shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats)
+
+    def unproven(self, ctx: "_Context") -> StreamTrimmedError | None:
+        """After a read that reached the shard's end: a trimmed start with no record left proves nothing."""
+        if not (self.check and self.trimmed):
+            return None
+        return StreamTrimmedError(
+            f"shard {self.shard_id} of {ctx.stream_arn}: records were trimmed from its start and it holds none "
+            f"since, so changes made after the stream was pinned may be lost (the snapshot outlasted the "
+            f"stream's retention); {NEW_SNAPSHOT}")
+
+    def verify(self, ctx: "_Context", oldest: dict) -> None:
+        """The oldest record this shard still holds must be from no later than the pin."""
+        self.check = False
+        made = latest_possible(oldest["dynamodb"].get("ApproximateCreationDateTime"))
+        if made is not None and self.pinned_at is not None and made <= self.pinned_at:
+            return
+        pinned = datetime.fromtimestamp(self.pinned_at or 0, timezone.utc).isoformat(timespec="seconds")
+        why = ("its parent shard expired from the stream" if self.kind == "orphan"
+               else "records were trimmed from its start")
+        raise StreamTrimmedError(
+            f"shard {self.shard_id} of {ctx.stream_arn}: {why}, and the oldest record it still holds "
+            f"({oldest['dynamodb'].get('SequenceNumber')}) is from after the stream was pinned at {pinned}: "
+            "changes made in between may be lost (the snapshot outlasted the stream's retention); "
+            f"{NEW_SNAPSHOT}")
 
 
 class Budget:
@@ -163,8 +263,10 @@ class _Context:
 class ShardCursor:
     """One shard's reading in one task; it can read on later (a replay that must reach further)."""
 
-    def __init__(self, shard_id: str, position: str, hint: ShardOutcome | None):
+    def __init__(self, shard_id: str, position: str, hint: ShardOutcome | None, proof: StartProof | None = None):
         self.shard_id = shard_id
+        #: Only for a shard read from its start; the proof is made with its first iterator.
+        self.proof = proof if not position else None
         self.last: str | None = position or None
         self.consumed: str | None = None
         self.records = 0
@@ -205,6 +307,8 @@ class ShardCursor:
             elif bound.last is not None:
                 end = seq(bound.last)
                 records = [r for r in records if seq(r["dynamodb"]["SequenceNumber"]) <= end]
+            if records and self.proof is not None and self.proof.check:
+                self.proof.verify(ctx, records[0])
             if records:
                 ctx.emit(self.shard_id, records)
                 self.last = self.consumed = records[-1]["dynamodb"]["SequenceNumber"]
@@ -231,8 +335,11 @@ class ShardCursor:
     def _get_records(self, ctx: _Context, limit: int) -> dict:
         while True:
             if self.iterator is None:
-                self.iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, self.last, ctx.sleep,
-                                               self.retries)
+                if self.last is None and self.proof is not None:
+                    self.iterator = self.proof.iterator(ctx, self.retries)
+                else:
+                    self.iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, self.last, ctx.sleep,
+                                                   self.retries)
             self.called = ctx.clock()
             iterator = self.iterator
             try:
@@ -272,7 +379,8 @@ def read_group(client: Any, log: PositionsLog, group: ShardGroup, settings: Read
     started = clock()
     recorded = log.read(group.batch, group.index) if group.batch >= 0 else None
     hints = log.read(group.batch - 1, group.index) if group.batch > 0 and recorded is None else None
-    cursors = [ShardCursor(sid, position, hints.shards.get(sid) if hints else None)
+    proofs = {sid: StartProof(sid, first, kind, settings.pinned_at) for sid, first, kind in group.starts}
+    cursors = [ShardCursor(sid, position, hints.shards.get(sid) if hints else None, proofs.get(sid))
                for sid, position in group.shards]
     # Start where the last batch ended its rotation, so a tight budget cannot starve a shard.
     turn = group.batch % len(cursors) if cursors else 0
@@ -290,6 +398,11 @@ def read_group(client: Any, log: PositionsLog, group: ShardGroup, settings: Read
         yield from _run(ctx, [(c, Bound(stops.get(c.shard_id))) for c in cursors], pages)
         return
     yield from _run(ctx, [(c, None) for c in cursors], pages)
+    for cursor in cursors:
+        if cursor.proof is not None and not cursor.records and not cursor.behind:
+            error = cursor.proof.unproven(ctx)
+            if error is not None:
+                raise error
     record = PartitionRecord(group.stream_arn, group.batch, group.index,
                              {c.shard_id: c.outcome() for c in cursors}, _stats(ctx, cursors, clock() - started))
     existing = log.create(record)

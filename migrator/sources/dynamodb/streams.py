@@ -97,7 +97,8 @@ def plan_groups(start: dict, end: dict) -> list[ShardGroup]:
     members: dict[int, list[tuple[str, str]]] = {}
     for sid, position in sorted(offset.shards.items()):
         members.setdefault(group_of(sid, offset.parts), []).append((sid, position))
-    return [ShardGroup(offset.stream, offset.batch, index, tuple(shards), shares[index])
+    return [ShardGroup(offset.stream, offset.batch, index, tuple(shards), shares[index],
+                       starts=tuple((sid, *offset.starts[sid]) for sid, _ in shards if sid in offset.starts))
             for index, shards in sorted(members.items())]
 
 
