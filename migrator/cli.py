@@ -23,6 +23,7 @@ from . import __version__
 from .config import MigratorConfig, load_config
 from .errors import MigratorError, remote_error
 from .extras import require_extras
+from .settings_help import setting_lines
 
 log = logging.getLogger("migrator")
 
@@ -211,7 +212,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"migrator {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="copy the source table to the target (resumable)")
+    run = commands.add_parser("run", help="copy the source table to the target (resumable)",
+                              epilog="\n".join(setting_lines()), formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--config", required=True, help="YAML configuration file")
     run.add_argument("--dry-run", action="store_true", help="print the plan and exit without writing")
     run.add_argument("--master", default=None,

@@ -11,7 +11,7 @@ them, ``collect``. About half the cost (bench/batch_floor.py prints both).
 
 It uses PySpark's internals (``_wrap_function``, the ``PythonRDD`` constructor, the output
 serializer's chunks of pickled lists), pinned with PySpark in pyproject.toml and checked by
-tests/integration/test_streaming.py against the public path. Where they are missing,
+tests/integration/test_partition_runner.py against the public path. Where they are missing,
 :func:`partition_runner` falls back to the public path, with a warning.
 """
 

@@ -256,4 +256,7 @@ def _raise_if_failed(query: Any) -> None:
 
 def _query_error(error: Any) -> str:
     text = str(getattr(error, "desc", None) or error)
-    return remote_error(text) or f"the replication query failed: {text.splitlines()[0] if text else error}"
+    found = remote_error(text)
+    if found:
+        return f"{found} (in a Spark task)"
+    return f"the replication query failed: {text.splitlines()[0] if text else error}"
