@@ -30,6 +30,12 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
+def _is_list(annotation: Any) -> bool:
+    """A list of sections, optional or not (``renames``)."""
+    return typing.get_origin(annotation) is list or any(typing.get_origin(a) is list
+                                                        for a in typing.get_args(annotation))
+
+
 def _keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
     """Every leaf key of ``model``, dotted; a list of sections as ``name[].key``."""
     for name, info in model.model_fields.items():
@@ -38,8 +44,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
         if not nested:
             yield key
             continue
-        marker = "[]" if typing.get_origin(info.annotation) is list or any(
-            typing.get_origin(a) is list for a in typing.get_args(info.annotation)) else ""
+        marker = "[]" if _is_list(info.annotation) else ""
         seen: list[str] = []
         for sub in nested:
             seen += [k for k in _keys(sub, f"{key}{marker}.") if k not in seen]
@@ -60,7 +65,7 @@ def setting_lines(width: int = 100) -> list[str]:
         if not models:
             groups = [(key, "a value")]
         else:
-            marker = "[]" if typing.get_origin(info.annotation) is list else ""
+            marker = "[]" if _is_list(info.annotation) else ""
             groups = [(f"{key}{marker}{_variant(m) if len(models) > 1 else ''}", ", ".join(_keys(m)))
                       for m in models]
         for title, keys in groups:

@@ -158,9 +158,8 @@ def positions_path(checkpoint: str) -> str:
         raise ValueError(f"checkpoint {checkpoint}: the dynamodb-streams source keeps its shard positions beside "
                          "the checkpoint and writes them from Python executors, which reach local or shared paths "
                          "and s3:// only; use one of those")
-    if urlsplit(checkpoint).scheme == "file":
-        return storage.join(urlsplit(checkpoint).path, "positions")
-    return storage.join(checkpoint, "positions")
+    parts = urlsplit(checkpoint)
+    return storage.join(parts.path if parts.scheme == "file" else checkpoint, "positions")
 
 
 def read_stats(path: str, batch: int) -> ReadStats | None:

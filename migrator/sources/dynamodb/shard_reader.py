@@ -162,29 +162,27 @@ class StartProof:
 
     def iterator(self, ctx: "_Context", stats: RetryStats) -> str:
         """An iterator at the shard's start, or the error that says what is lost."""
-        if self.kind != "child" and self.pinned_at is None:
-            return shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats)
-        try:
-            iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats,
-                                      at=self.first_seq)
-            self.check = self.kind == "orphan"
-            return iterator
-        except StreamTrimmedError as exc:
-            if not isinstance(exc.__cause__, Exception) or error_code(exc.__cause__) != "TrimmedDataAccessException":
-                raise
-            if self.kind == "child":
-                raise StreamTrimmedError(
-                    f"shard {self.shard_id} of {ctx.stream_arn} no longer holds its oldest records: the stream's "
-                    "retention trimmed them before this migration read them (the shard began after its first "
-                    f"read of the stream), so they are lost; {NEW_SNAPSHOT}") from None
-        except Exception as exc:
-            if error_code(exc) != "ValidationException":
-                raise
-            # The stream refuses its own first number (an empty shard, on some implementations):
-            # nothing to prove from it; read from the oldest record, as without a pin.
-            self.check = self.kind == "orphan" and self.pinned_at is not None
-            return shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats)
-        self.check = self.trimmed = True
+        if self.kind == "child" or self.pinned_at is not None:
+            try:
+                iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats,
+                                          at=self.first_seq)
+                self.check = self.kind == "orphan"
+                return iterator
+            except StreamTrimmedError as exc:
+                if error_code(exc.__cause__) != "TrimmedDataAccessException":
+                    raise
+                if self.kind == "child":
+                    raise StreamTrimmedError(
+                        f"shard {self.shard_id} of {ctx.stream_arn} no longer holds its oldest records: the "
+                        "stream's retention trimmed them before this migration read them (the shard began after "
+                        f"its first read of the stream), so they are lost; {NEW_SNAPSHOT}") from None
+                self.check = self.trimmed = True
+            except Exception as exc:
+                if error_code(exc) != "ValidationException":
+                    raise
+                # The stream refuses its own first number (an empty shard, on some implementations):
+                # nothing to prove from it; read from the oldest record, as without a pin.
+                self.check = self.kind == "orphan" and self.pinned_at is not None
         return shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats)
 
     def unproven(self, ctx: "_Context") -> StreamTrimmedError | None:
