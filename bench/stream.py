@@ -17,6 +17,7 @@ single PutItem or DeleteItem, as a Lambda function on the stream does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -38,8 +39,9 @@ PROBE_KEY = {"pk": {"S": "bench-probe"}, "sk": {"N": "0"}}
 class Probe:
     """Writes an increasing number into one item; watches it arrive on the target."""
 
-    def __init__(self, source, target_table, target):
+    def __init__(self, source, target_table, target, source_table=TABLE):
         self.source, self.target, self.target_table = source.client(), target.client(), target_table
+        self.source_table = source_table
         self.writes: list[tuple[int, float]] = []
         self.seen: list[tuple[float, int]] = []
         self.done = threading.Event()
@@ -53,7 +55,7 @@ class Probe:
         while not self.done.wait(0.05):
             self.counter += 1
             at = time.time()
-            self.source.put_item(TableName=TABLE, Item={**PROBE_KEY, "n": {"N": str(self.counter)}})
+            self.source.put_item(TableName=self.source_table, Item={**PROBE_KEY, "n": {"N": str(self.counter)}})
             self.writes.append((self.counter, at))
 
     def _watch(self) -> None:
@@ -82,18 +84,23 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
 
 
-def run_steps(name, source, probe, rates, seconds) -> list[dict]:
+def start_load(source, table, rate, keys=5000):
+    """Load generators that together write ``rate`` operations a second: single operations up to
+    300/s; above, BatchWriteItem of 25 puts and deletes, so that the load itself is not the limit."""
+    batch = 1 if rate <= 300 else 25
+    threads = max(1, int(rate // (150 if batch == 1 else 1500)) + 1)
+    loads = [LoadGenerator(source.client(), table, keys=keys, rate=rate / threads, seed=rate * 10 + i, batch=batch)
+             for i in range(threads)]
+    for load in loads:
+        load.start()
+    return loads
+
+
+def run_steps(name, source, probe, rates, seconds, table=TABLE) -> list[dict]:
     rows = []
     for rate in rates:
-        # Single operations up to 300/s; above, BatchWriteItem of 25 puts and deletes, so that the
-        # load itself is not what limits the step.
-        batch = 1 if rate <= 300 else 25
-        threads = max(1, int(rate // (150 if batch == 1 else 1500)) + 1)
-        loads = [LoadGenerator(source.client(), TABLE, keys=5000, rate=rate / threads, seed=rate * 10 + i, batch=batch)
-                 for i in range(threads)]
         started = time.time()
-        for load in loads:
-            load.start()
+        loads = start_load(source, table, rate)
         time.sleep(seconds)  # the step's duration: load is applied at a steady rate meanwhile
         achieved = sum(sum(load.stop().values()) for load in loads) / (time.time() - started)
         ended = time.time()
@@ -111,6 +118,40 @@ def run_steps(name, source, probe, rates, seconds) -> list[dict]:
               f"p99 {row['p99']:.2f} s, {'kept up' if row['kept_up'] else 'FELL BEHIND'}", flush=True)
         time.sleep(3)  # let the replicator drain before the next step
     return rows
+
+
+@contextlib.contextmanager
+def start_migrator(tmp, source, target, table, source_extra="", streaming_extra=""):
+    """``python -m migrator run`` of ``table`` (same name on both sides), logging to a file; SIGTERM at the end."""
+    config = os.path.join(tmp, f"{table}.yaml")
+    with open(config, "w") as f:
+        f.write(f"""
+source: {{type: dynamodb, table: {table}, endpoint: {{host: 127.0.0.1, port: {source.port}}}, region: us-east-1,
+          credentials: {{accessKey: b, secretKey: b}}{source_extra}}}
+target: {{type: dynamodb, table: {table}, endpoint: {{host: 127.0.0.1, port: {target.port}}}, region: us-east-1,
+          credentials: {{accessKey: b, secretKey: b}}, streamChanges: true}}
+savepoints: {{path: {tmp}/sp, intervalSeconds: 10}}
+streaming: {{triggerSeconds: 1{streaming_extra}}}
+""")
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
+    log_path = os.path.join(tmp, f"{table}.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "migrator", "run", "--config", config,
+                                 "--master", "local[2]"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield proc, log_path
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+
+
+def wait_for(proc, log_path, text, timeout=600.0):
+    """Until the run's log holds ``text``; raises with the log if the run ends first."""
+    deadline = time.time() + timeout
+    while text not in open(log_path).read():
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(open(log_path).read()[-5000:])
+        time.sleep(0.5)
 
 
 def naive_replicator(source, target, table: str, arn: str, stop: threading.Event) -> None:
@@ -155,32 +196,13 @@ def main() -> int:
         datagen.create_table(source.client(), TABLE)
         datagen.put_items(source.client(), TABLE, datagen.generate_items(2000, seed=5, sizes=(200,)))
         with tempfile.TemporaryDirectory() as tmp:
-            config = os.path.join(tmp, "c.yaml")
-            with open(config, "w") as f:
-                f.write(f"""
-source: {{type: dynamodb, table: {TABLE}, endpoint: {{host: 127.0.0.1, port: {source.port}}}, region: us-east-1,
-          credentials: {{accessKey: b, secretKey: b}}}}
-target: {{type: dynamodb, table: {TABLE}, endpoint: {{host: 127.0.0.1, port: {target.port}}}, region: us-east-1,
-          credentials: {{accessKey: b, secretKey: b}}, streamChanges: true}}
-savepoints: {{path: {tmp}/sp, intervalSeconds: 10}}
-streaming: {{triggerSeconds: 1}}
-""")
-            env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
-            log_path = os.path.join(tmp, "migrator.log")
-            with open(log_path, "w") as log:
-                proc = subprocess.Popen([sys.executable, "-m", "migrator", "run", "--config", config,
-                                         "--master", "local[2]"], env=env, stdout=log, stderr=subprocess.STDOUT)
-                while "replicating arn:" not in open(log_path).read():
-                    if proc.poll() is not None:
-                        raise RuntimeError(open(log_path).read())
-                    time.sleep(0.5)
+            with start_migrator(tmp, source, target, TABLE) as (proc, log_path):
+                wait_for(proc, log_path, "replicating arn:")
                 probe = Probe(source, TABLE, target)
                 probe.start()
                 time.sleep(5)  # the query's first micro-batch
                 rows += run_steps("migrator", source, probe, rates, args.seconds)
                 probe.done.set()
-                proc.terminate()
-                proc.wait(timeout=120)
         naive_table = "bench_naive"
         datagen.create_table(target.client(), naive_table)
         arn = source.client().describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]

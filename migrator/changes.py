@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .convert import item_from_wire, key_tuple, rename_item
 from .lag import LagHistogram
@@ -23,7 +23,7 @@ class Change:
     """The last change of one key in a batch, ready to apply."""
 
     event: str
-    sequence: int
+    sequence: Any  # what :func:`last_changes` ranks by: the sequence number, or (batch, sequence number)
     keys: dict
     image: dict | None
 
@@ -78,8 +78,19 @@ class BatchCounts:
         return cls(**data)
 
 
-def last_changes(rows: Iterable[Any], renames: Mapping[str, str]) -> tuple[list[Change], BatchCounts, list[float]]:
-    """Keep, per key, the change with the highest sequence number; count what came in.
+def stream_order(row: Any) -> int:
+    """A record's place in a micro-batch: its sequence number (per key, a later change has a higher one)."""
+    return int(row.sequence_number)
+
+
+def log_order(row: Any) -> tuple[int, int]:
+    """A record's place in the change log: its capture batch, then its sequence number."""
+    return (row.batch, int(row.sequence_number))
+
+
+def last_changes(rows: Iterable[Any], renames: Mapping[str, str],
+                 order: Callable[[Any], Any] = stream_order) -> tuple[list[Change], BatchCounts, list[float]]:
+    """Keep, per key, the change that comes last by ``order``; count what came in.
 
     ``rows`` carry the columns of the ``dynamodb-streams`` source (``event_name``, ``keys``,
     ``new_image``, ``sequence_number``, ``approximate_creation_time``). Keys compare by value
@@ -101,7 +112,7 @@ def last_changes(rows: Iterable[Any], renames: Mapping[str, str]) -> tuple[list[
             counts.newest = stamp if counts.newest is None else max(counts.newest, stamp)
         keys = item_from_wire(json.loads(row.keys))
         identity = key_tuple(keys)
-        number = int(row.sequence_number)
+        number = order(row)
         current = latest.get(identity)
         if current is not None and current.sequence >= number:
             continue

@@ -393,6 +393,15 @@ class Streaming(_Section):
     stop_when_idle_seconds: Optional[typing.Annotated[float, Field(gt=0)]] = None
     """Stop with exit code 0 once caught up and idle this many seconds (also ``--stop-when-idle``). Left
     out: run until stopped (SIGTERM or Ctrl-C, after the batch in flight)."""
+    change_log: bool = True
+    """While the snapshot runs, capture the stream into a change log (Parquet files), applied once the
+    snapshot is done: the stream's 24-hour retention then bounds only the capture's own downtime, not the
+    snapshot. Takes one core from the snapshot. ``false``: replication reads the stream only after the
+    snapshot, which must then finish within 23 h 45 min of the pin."""
+    change_log_path: Optional[str] = Field(default=None, min_length=1)
+    """Where the change log is written (a local or shared path, ``s3a://`` or ``hdfs://``; Spark writes it,
+    and an ``s3://`` path through ``s3a://``). Left out: ``<savepoints.path>/changelog/<source>-to-<target>``, else
+    ``<checkpointLocation>/changelog``. Deleted once applied."""
 
 
 class DeadLetter(_Section):
@@ -468,6 +477,17 @@ class MigratorConfig(_Section):
         if self.savepoints is not None:
             return f"{self.savepoints.path.rstrip('/')}/checkpoints/{self.source.table}-to-{self.target_table}"
         return None
+
+    @property
+    def change_log_location(self) -> str | None:
+        """Where the capture writes the change log: ``streaming.changeLogPath``, else under
+        ``savepoints.path``, else inside the checkpoint."""
+        if self.streaming.change_log_path:
+            return self.streaming.change_log_path
+        if self.savepoints is not None:
+            return f"{self.savepoints.path.rstrip('/')}/changelog/{self.source.table}-to-{self.target_table}"
+        checkpoint = self.checkpoint_location
+        return f"{checkpoint.rstrip('/')}/changelog" if checkpoint else None
 
     @property
     def dead_letter_path(self) -> str | None:

@@ -54,6 +54,11 @@ class SnapshotSavepoint:
     completed_at: float | None = None
     stream_arn: str | None = None
     stream_pinned_at: float | None = None
+    #: With the change log (streaming.changeLog): where it is, the last batch of it applied to the
+    #: target, and whether it is applied in full (replication then goes on live).
+    change_log_path: str | None = None
+    change_log_applied: int = -1
+    change_log_done: bool = False
     version: int = VERSION
 
     def segment(self, number: int) -> SegmentState:

@@ -4,11 +4,14 @@ Order matters for "no lost change": the stream is enabled (or an existing one is
 position recorded in the savepoint *before* the first Scan page is read. Every change made after
 that point is in the stream; replication starts from that position once the snapshot is complete,
 so a change made during the snapshot is applied even if the scan read the item before it. Changes
-the snapshot already saw are applied again, which converges to the same item.
+the snapshot already saw are applied again, which converges to the same item. With the change log
+(:mod:`.change_log`, the default) the stream is read from the pin on while the snapshot runs, into
+files applied once it is done; replication then goes on from the capture's checkpoint.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -23,6 +26,8 @@ from . import targets
 from .plan import SnapshotPlan
 from .targets import PlannedTarget
 from .snapshot import run_snapshot
+from .change_log import Capture, CaptureWriter, ChangeLog, LogApplier
+from .hadoop_files import HadoopFiles
 from .streaming import ApplyTask, run_streaming
 
 log = logging.getLogger(__name__)
@@ -102,13 +107,8 @@ def _has_offsets(checkpoint: str, spark: Any = None) -> bool:
         return os.path.isdir(offsets) and any(name.isdigit() for name in os.listdir(offsets))
     if spark is None:
         return True  # cannot look: the reader's own trimmed-data checks apply
-    jvm = spark.sparkContext._jvm
     try:
-        path = jvm.org.apache.hadoop.fs.Path(checkpoint.rstrip("/") + "/offsets")
-        fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        if not fs.exists(path):
-            return False
-        return any(status.getPath().getName().isdigit() for status in fs.listStatus(path))
+        return any(name.isdigit() for name in HadoopFiles(spark).names(checkpoint.rstrip("/") + "/offsets"))
     except Exception as exc:  # noqa: BLE001 - py4j wraps the Hadoop error; say which setting it concerns
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SavepointError(
@@ -125,25 +125,103 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
     replication after the batch in flight.
     """
     config = plan.config
+    metrics = metrics or Metrics()
     stream_arn = pinned_at = None
     if config.target.stream_changes:
         stream_arn, pinned_at = pin_stream(plan)
-    if plan.copies_snapshot:
-        emit(run_snapshot(spark, plan, log_every=log_every, metrics=metrics).lines())
-    else:
-        targets.prepare(config, PlannedTarget(plan.target, plan.writer_spec))
-    if not config.target.stream_changes or stop.is_set():
-        return
+        refuse_unapplied_log(plan)
     checkpoint = config.checkpoint_location
-    check_retention(checkpoint, pinned_at, spark=spark)
-    # The write cap is shared by the partitions of a batch, at most one per core at a time.
-    write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
-    task = ApplyTask(target=plan.writer_spec, renames=config.rename_map, dead_letter_dir=config.dead_letter_path,
-                     write_rate=write_rate)
+    task = None
+    if config.target.stream_changes:
+        # The write cap is shared by the partitions of a batch, at most one per core at a time.
+        write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
+        task = ApplyTask(target=plan.writer_spec, renames=config.rename_map,
+                         dead_letter_dir=config.dead_letter_path, write_rate=write_rate)
+    stream_args = dict(source_spec=plan.source_spec, stream_arn=stream_arn,
+                       max_records=config.streaming.max_records_per_batch, pinned_at=pinned_at or None)
+    capture = None
+    try:
+        if plan.captures:
+            check_retention(checkpoint, pinned_at, spark=spark)
+            capture = _start_capture(spark, plan, stream_args, metrics, log_every)
+        if plan.copies_snapshot:
+            try:
+                emit(run_snapshot(spark, plan, log_every=log_every, metrics=metrics).lines())
+            except BaseException:
+                if capture is not None and capture.failed.is_set():
+                    capture.raise_if_failed()  # the capture's failure cancelled the snapshot: it is the cause
+                raise
+        else:
+            targets.prepare(config, PlannedTarget(plan.target, plan.writer_spec))
+        if not config.target.stream_changes or stop.is_set():
+            return
+        savepoint = plan.savepoint
+        if savepoint.change_log_path and not savepoint.change_log_done:
+            applier = LogApplier(spark, ChangeLog(HadoopFiles(spark), savepoint.change_log_path), savepoint,
+                                 functools.partial(_save, plan), task, plan.cores, plan.source.name, metrics,
+                                 log_every)
+            applied = applier.run(capture, stop)
+            capture = None  # stopped by the applier
+            if applied is None:
+                return
+            emit(applied.lines())
+        else:
+            check_retention(checkpoint, pinned_at, spark=spark)
+    finally:
+        if capture is not None:
+            _stop_quietly(capture)
     if streaming is not None:
         streaming.set()
     result = run_streaming(spark, plan.source_spec, stream_arn, task, plan.source.name, checkpoint,
                            config.streaming.trigger_seconds, config.streaming.max_records_per_batch,
                            stop_when_idle, stop, metrics=metrics, read_partitions=plan.cores,
-                           pinned_at=pinned_at or None)
+                           pinned_at=pinned_at or None, skip_through=plan.savepoint.change_log_applied)
     emit(result.lines(plan.source.name))
+
+
+def refuse_unapplied_log(plan: SnapshotPlan) -> None:
+    """A change log this migration started must be applied: turning it off midway would lose it."""
+    savepoint = plan.savepoint
+    if plan.config.streaming.change_log or not savepoint.change_log_path or savepoint.change_log_done:
+        return
+    where = plan.store.path if plan.store else "the savepoint"
+    raise SavepointError(
+        f"streaming.changeLog is false, but {where} records a change log at {savepoint.change_log_path} that is "
+        "not applied yet: the changes captured while the snapshot ran are only there. Set streaming.changeLog "
+        "back to true to finish this migration, or move the savepoint, checkpoint and change log away to start "
+        "over", where)
+
+
+def _start_capture(spark: Any, plan: SnapshotPlan, stream_args: dict[str, Any], metrics: Metrics,
+                   log_every: float) -> Capture:
+    config = plan.config
+    path = plan.savepoint.change_log_path or _spark_path(config.change_log_location)
+    if plan.savepoint.change_log_path != path:
+        plan.savepoint.change_log_path = path
+        _save(plan)
+    writer = CaptureWriter(ChangeLog(HadoopFiles(spark), path), plan.source.name, metrics, log_every)
+    group = f"snapshot-{plan.source.name}"  # run_snapshot's job group
+    return Capture(spark, stream_args, config.checkpoint_location, config.streaming.trigger_seconds, writer,
+                   on_failure=lambda: spark.sparkContext.cancelJobGroup(group)).start()
+
+
+def _spark_path(path: str) -> str:
+    """A path for Spark's writers: a local one made absolute (Spark resolves relative ones elsewhere),
+    and ``s3://`` as ``s3a://``, the only S3 file system of Spark 4's Hadoop (docs/emr.md)."""
+    scheme = urlsplit(path).scheme
+    if not scheme:
+        return os.path.abspath(path)
+    return "s3a://" + path[len("s3://"):] if scheme == "s3" else path
+
+
+def _save(plan: SnapshotPlan) -> None:
+    if plan.store is not None:
+        plan.store.save(plan.savepoint)
+
+
+def _stop_quietly(capture: Capture) -> None:
+    """Stop the capture on the way out of an error or a signal, which is what gets reported."""
+    try:
+        capture.stop(wait=False)
+    except Exception:  # noqa: BLE001 - the error on its way out says what happened
+        log.warning("capture %s: stopped with an error", capture.table, exc_info=True)

@@ -54,11 +54,23 @@ class SnapshotPlan:
     resumed: bool
     now: float = field(default_factory=time.time)
     stream_problem: str | None = None
+    #: The stream is captured into the change log while the snapshot runs (streaming.changeLog).
+    captures: bool = False
+
+    @property
+    def snapshot_slots(self) -> int:
+        """Snapshot tasks at once: every core, or all but the capture's."""
+        return max(1, self.cores - 1) if self.captures else max(1, self.cores)
 
     @property
     def problems(self) -> list[str]:
         """Everything that stops the run before it writes anything."""
-        return self.target.problems + ([self.stream_problem] if self.stream_problem else [])
+        problems = self.target.problems + ([self.stream_problem] if self.stream_problem else [])
+        if self.captures and self.cores < 2:
+            problems.append(
+                f"streaming.changeLog: the capture needs a core of its own beside the snapshot, and this Spark has "
+                f"{self.cores}; give it at least 2 (--master 'local[2]') or set streaming.changeLog: false")
+        return problems
 
     @property
     def copies_snapshot(self) -> bool:
@@ -118,6 +130,11 @@ class SnapshotPlan:
         lines = [f"  stream       : {how}; its position is pinned before the first Scan page"]
         if not self.copies_snapshot:
             lines.append("  snapshot     : skipped (skipInitialSnapshotTransfer): changes only")
+        if self.captures:
+            lines.append(f"  change log   : capture the stream into {cfg.change_log_location} while the snapshot runs "
+                         f"(1 core; the snapshot {self.snapshot_slots} tasks at a time), apply it after")
+        elif self.savepoint.change_log_path and not self.savepoint.change_log_done:
+            lines.append(f"  change log   : apply what is left of {self.savepoint.change_log_path}")
         idle = cfg.streaming.stop_when_idle_seconds
         lines.append(f"  replication  : then apply every change, {cfg.streaming.trigger_seconds:g} s micro-batches of up "
                      f"to {cfg.streaming.max_records_per_batch:,} records, checkpoint {cfg.checkpoint_location}, "
@@ -183,7 +200,9 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         ScanSegment(n, total, savepoint.segments[n].last_key if n in savepoint.segments else None)
         for n in range(total) if n not in skipped
     ]
-    tasks = config.source.max_map_tasks or max(1, min(len(segments), cores))
+    captures = _captures(config, savepoint, segments)
+    slots = max(1, cores - 1) if captures else cores
+    tasks = config.source.max_map_tasks or max(1, min(len(segments), slots))
     read_cap = throughput_cap(config.source.read_throughput, source.read_capacity,
                               config.source.throughput_read_percent, DEFAULT_READ_PERCENT, tasks)
     if config.to_mongodb:
@@ -199,4 +218,13 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         cores=cores, savepoint=savepoint, store=store, resumed=resumed,
         now=time.time() if now is None else now,
         stream_problem=stream_problem(source) if config.target.stream_changes else None,
+        captures=captures,
     )
+
+
+def _captures(config: MigratorConfig, savepoint: SnapshotSavepoint, segments: list[ScanSegment]) -> bool:
+    """Whether the stream is captured into the change log: a snapshot with stream changes still to copy."""
+    target = config.target
+    copies = not target.skip_initial_snapshot_transfer
+    return bool(target.stream_changes and config.streaming.change_log and copies and segments
+                and not savepoint.change_log_done)

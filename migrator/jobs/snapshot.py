@@ -122,6 +122,17 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
     }
 
 
+def copy_segments(tasks: list[SegmentTask]) -> list[dict[str, Any]]:
+    """Copy several segments one after the other (a task of a snapshot that leaves cores to the capture)."""
+    return [copy_segment(task) for task in tasks]
+
+
+def task_groups(tasks: list[Any], slots: int) -> list[list[Any]]:
+    """``tasks`` dealt round-robin into at most ``slots`` groups, one Spark task each."""
+    count = max(1, min(slots, len(tasks)))
+    return [tasks[i::count] for i in range(count)]
+
+
 @dataclass
 class SnapshotResult:
     """What a snapshot run did; ``lines()`` is the summary printed at the end."""
@@ -234,6 +245,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
     bind_host = sc.getConf().get("spark.driver.bindAddress", driver_host)
     server = ProgressServer(plan.savepoint, bind_host=bind_host, advertise_host=driver_host).start()
     tasks = [_task(plan, segment, server.address) for segment in plan.segments]
+    groups = task_groups(tasks, plan.snapshot_slots)
     save_every = float(config.savepoints.interval_seconds) if config.savepoints else None
     monitor = _Monitor(plan, server, log_every, save_every, metrics or Metrics())
     label = f"snapshot {plan.source.name}"
@@ -241,9 +253,9 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
     monitor.start()
     try:
         with spark_job(sc, group, f"{label} -> {plan.target.table}: {len(tasks)} of {plan.total_segments} "
-                       "Scan segments", label):
-            rdd = sc.parallelize(tasks, len(tasks)).setName(f"{label} segments")
-            results = rdd.map(copy_segment).collect()
+                       f"Scan segments in {len(groups)} tasks", label):
+            rdd = sc.parallelize(groups, len(groups)).setName(f"{label} segments")
+            results = rdd.flatMap(copy_segments).collect()
     except BaseException:
         monitor.stop()
         monitor.save()

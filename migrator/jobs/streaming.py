@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..changes import BatchCounts, batch_line, last_changes, record_lags
+from ..changes import BatchCounts, batch_line, last_changes, record_lags, stream_order
 from ..clients import ClientSpec
 from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError, remote_error
@@ -43,9 +43,10 @@ class ApplyTask:
     write_rate: float | None = None
 
 
-def apply_partition(task: ApplyTask, rows: Iterator[Any]) -> Iterator[dict]:
-    """Apply one partition (a group of shards) of a micro-batch; runs on an executor."""
-    changes, counts, created_at = last_changes(rows, task.renames)
+def apply_partition(task: ApplyTask, rows: Iterator[Any], order: Callable[[Any], Any] = stream_order) -> Iterator[dict]:
+    """Apply one partition (a group of shards of a micro-batch, or keys of the change log); runs on an
+    executor. ``order`` ranks a key's changes: the last one is applied."""
+    changes, counts, created_at = last_changes(rows, task.renames, order)
     if changes:
         dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target.name}-stream")
                        if task.dead_letter_dir else None)
@@ -104,8 +105,11 @@ class BatchApplier:
 
     def __init__(self, task: ApplyTask, label: str, table: str, metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.time, read_stats: Callable[[int], Any] = lambda batch_id: None,
-                 run: Callable[[Any], list] | None = None):
+                 run: Callable[[Any], list] | None = None, skip_through: int = -1):
         self.task = task
+        #: Batches up to this one were applied from the change log already (a capture batch written
+        #: and applied, whose commit the checkpoint missed, comes back here after the handover).
+        self.skip_through = skip_through
         #: Runs apply_partition over a batch's partitions (partition_runner's, built once per query).
         self.run = run or public_runner(functools.partial(apply_partition, task))
         self.label, self.table = label, table
@@ -129,6 +133,10 @@ class BatchApplier:
         started = time.monotonic()
         self.failed = True  # until the batch is through
         try:
+            if batch_id <= self.skip_through:
+                log.info("%s: batch %d was applied from the change log already", self.label, batch_id)
+                self.failed = False
+                return
             sc = batch_df.sparkSession.sparkContext
             with spark_job(sc, f"replicate-{self.task.target.name}", f"{self.label}: batch {batch_id}",
                            f"{self.label} batch {batch_id}"):
@@ -170,32 +178,46 @@ class BatchApplier:
         return not self.failed and (self.drained or self.idle_seen > self.batch_ended)
 
 
+def open_stream(spark: Any, source_spec: ClientSpec, stream_arn: str, checkpoint: str, trigger_seconds: float,
+                max_records: int, read_partitions: int, pinned_at: float | None = None) -> Any:
+    """The streaming DataFrame of the source's stream, for a query checkpointed in ``checkpoint``.
+
+    The capture and replication read with it in turn, on the same checkpoint: replication goes on
+    from the capture's last batch.
+    """
+    from ..sources.dynamodb import positions_path, with_client_spec
+
+    spark.dataSource.register(with_client_spec(source_spec))
+    # A task may read as long as a trigger lasts: a shard with a backlog keeps its pace meanwhile.
+    stream = (spark.readStream.format("dynamodb-streams").option("streamArn", stream_arn)
+              .option("maxRecordsPerTrigger", str(max_records)).option("positionsPath", positions_path(checkpoint))
+              .option("readPartitions", str(read_partitions)).option("readSeconds", str(max(1.0, trigger_seconds))))
+    if pinned_at:
+        stream = stream.option("pinnedAt", repr(pinned_at))
+    return stream.load()
+
+
 def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: ApplyTask, source_table: str,
                   checkpoint: str, trigger_seconds: float, max_records: int, stop_when_idle: float | None,
                   stop: threading.Event, clock: Callable[[], float] = time.monotonic,
                   metrics: Metrics | None = None, read_partitions: int = 2,
-                  pinned_at: float | None = None) -> StreamingResult:
+                  pinned_at: float | None = None, skip_through: int = -1) -> StreamingResult:
     """Replicate until ``stop`` is set, the query fails, or it has been idle ``stop_when_idle`` s.
 
     A stop lets the batch in flight finish first, so the checkpoint and the target agree.
     ``read_partitions``: tasks per batch (about one per core), each reading many shards.
     ``pinned_at``: when the stream was pinned; the first batch proves that no change since is gone.
+    ``skip_through``: the last batch of the checkpoint that the change log applied.
     """
-    from ..sources.dynamodb import positions_path, read_stats, with_client_spec
+    from ..sources.dynamodb import positions_path, read_stats
 
     label = f"replicate {source_table}"
-    spark.dataSource.register(with_client_spec(source_spec))
-    positions = positions_path(checkpoint)
     applier = BatchApplier(task, label, source_table, metrics,
-                           read_stats=functools.partial(read_stats, positions),
-                           run=partition_runner(spark.sparkContext, functools.partial(apply_partition, task)))
-    # A task may read as long as a trigger lasts: a shard with a backlog keeps its pace meanwhile.
-    stream = (spark.readStream.format("dynamodb-streams").option("streamArn", stream_arn)
-              .option("maxRecordsPerTrigger", str(max_records)).option("positionsPath", positions)
-              .option("readPartitions", str(read_partitions)).option("readSeconds", str(max(1.0, trigger_seconds))))
-    if pinned_at:
-        stream = stream.option("pinnedAt", repr(pinned_at))
-    stream = stream.load()
+                           read_stats=functools.partial(read_stats, positions_path(checkpoint)),
+                           run=partition_runner(spark.sparkContext, functools.partial(apply_partition, task)),
+                           skip_through=skip_through)
+    stream = open_stream(spark, source_spec, stream_arn, checkpoint, trigger_seconds, max_records,
+                         read_partitions, pinned_at)
     query = (stream.writeStream.queryName(label).option("checkpointLocation", checkpoint)
              .trigger(processingTime=f"{trigger_seconds} seconds").foreachBatch(applier).start())
     log.info("%s: replicating %s into %s (streaming query %s, checkpoint %s)%s", label, stream_arn,
@@ -220,7 +242,7 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
         except Exception:  # noqa: BLE001 - it failed: query.exception() says how
             ended = True
         if ended:
-            _raise_if_failed(query)
+            raise_if_failed(query)
             return "query ended"
         if stop_when_idle is not None:
             status = query.status
@@ -244,19 +266,19 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
             while applier.busy.is_set() and clock() < deadline:
                 time.sleep(0.1)
             query.stop()
-            _raise_if_failed(query)  # it failed while we decided to stop: the failure is the outcome
+            raise_if_failed(query)  # it failed while we decided to stop: the failure is the outcome
             return reason
 
 
-def _raise_if_failed(query: Any) -> None:
+def raise_if_failed(query: Any, what: str = "the replication query") -> None:
     error = query.exception()
     if error is not None:
-        raise MigratorError(_query_error(error))
+        raise MigratorError(_query_error(error, what))
 
 
-def _query_error(error: Any) -> str:
+def _query_error(error: Any, what: str = "the replication query") -> str:
     text = str(getattr(error, "desc", None) or error)
     found = remote_error(text)
     if found:
         return f"{found} (in a Spark task)"
-    return f"the replication query failed: {text.splitlines()[0] if text else error}"
+    return f"{what} failed: {text.splitlines()[0] if text else error}"

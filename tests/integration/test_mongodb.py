@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -204,3 +205,7 @@ def test_snapshot_and_live_changes_into_mongodb_converge(ddb, mongo, table_name,
     assert assert_mongo_matches(ddb, mongo, table_name, "live", BsonPolicy(sets="tagged")) > 2000
     text = (tmp_path / "first-run.log").read_text()
     assert "stopped (idle for 6 s)" in text and f"-> live.{table_name} (mongodb://127.0.0.1" in text
+    # The changes made during the snapshot came through the change log, then live replication.
+    applied = re.search(rf"change log {table_name}: applied.*?\n  changes        : ([\d,]+) INSERT, ([\d,]+) MODIFY, "
+                        r"([\d,]+) REMOVE", text, re.S)
+    assert applied and sum(int(n.replace(",", "")) for n in applied.groups()) > 0, text[-3000:]

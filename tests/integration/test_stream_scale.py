@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -198,29 +199,48 @@ def assert_trimmed(sim, n):
     assert sim.stats()["trimmed"] >= n
 
 
-def test_a_snapshot_that_outlasts_the_streams_retention_stops_replication_before_it_skips_changes(
-        ddb, table_name, tmp_path):
+@pytest.mark.parametrize("change_log", [True, False], ids=["change log", "no change log"])
+def test_a_snapshot_that_outlasts_the_streams_retention(ddb, table_name, tmp_path, change_log):
+    """With the change log, the capture reads each change within seconds, so a snapshot that outlasts the
+    stream's retention three times still loses nothing. Without it, replication begins after the
+    snapshot, when the first changes are trimmed: the first batch's proof stops it (without the proof
+    it would start at the oldest remaining record and exit 0)."""
     source, _ = ddb
     datagen.create_table(source.client(), table_name)
     datagen.put_items(source.client(), table_name, datagen.generate_items(300, seed=71, sizes=(150, 250)))
     load = LoadGenerator(source.client(), table_name, keys=300, rate=20, seed=72)
-
-    def load_for_a_while():
-        load.start()
-        threading.Timer(20.0, load.stop).start()
-
-    # The read cap makes the snapshot (about 45 s) outlast the stream's retention several times, with
-    # writes during its first 20 s: they are trimmed before replication begins. Without the first
-    # batch's proof, replication would start at the oldest remaining record and exit 0.
-    with StreamSimulator(upstream=source.endpoint, shards=2, retention=5.0, seed=73) as sim:
+    # The read cap makes the snapshot (about 45 s) outlast the stream's retention three times; writes
+    # during its first 20 s are trimmed before it ends.
+    with StreamSimulator(upstream=source.endpoint, shards=2, retention=15.0, seed=73) as sim:
         config = front_config(tmp_path, ddb, table_name, sim, source={"scanSegments": 2, "readThroughput": 1},
-                              streaming={"stopWhenIdleSeconds": 3})
-        result = run("run", "--config", config, timeout=300, timeout_hook=load_for_a_while)
+                              streaming={"stopWhenIdleSeconds": 3, "changeLog": change_log})
+        proc, log = start_background(config, tmp_path)
+        try:
+            started = "first batch through" if change_log else "pinned: replication will start"
+            eventually(lambda: assert_logged(tmp_path, started), timeout=180)
+            load.start()
+            threading.Timer(20.0, load.stop).start()
+            code = proc.wait(timeout=300)
+        finally:
+            end_background(proc, log, load)
         ops = load.stop()
         trimmed = sim.stats()["trimmed"]
+    text = log_text(tmp_path)
     assert sum(ops.values()) > 100 and trimmed > 0, (ops, trimmed)
-    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
-    last = error_line(result.stderr)
+    if change_log:
+        assert code == 0, text[-5000:]
+        assert f"change log {table_name}: applied" in text, text[-5000:]
+        captured = re.findall(rf"capture {table_name}: ([\d,]+) changes in", text)
+        assert captured and int(captured[-1].replace(",", "")) > 100, captured  # what the load wrote, logged
+        assert assert_identical(ddb, table_name) > 0
+        assert not (tmp_path / "sp" / "changelog").exists() or not any((tmp_path / "sp" / "changelog").iterdir())
+        return
+    assert code == 2, text[-5000:]
+    last = error_line(text)
     assert last.startswith("migrator: error: StreamTrimmedError: shard ") and "(in a Spark task)" in last, last
     assert "records were trimmed from its start" in last and "run a new snapshot" in last
     assert "after the stream was pinned" in last
+
+
+def assert_logged(tmp_path, text):
+    assert text in log_text(tmp_path)
