@@ -132,7 +132,8 @@ class SnapshotPlan:
             lines.append("  snapshot     : skipped (skipInitialSnapshotTransfer): changes only")
         if self.captures:
             lines.append(f"  change log   : capture the stream into {cfg.change_log_location} while the snapshot runs "
-                         f"(1 core; the snapshot {self.snapshot_slots} tasks at a time), apply it after")
+                         f"(1 core; the snapshot {self.snapshot_slots} task{'s' if self.snapshot_slots != 1 else ''} at a "
+                         "time), apply it after")
         elif self.savepoint.change_log_path and not self.savepoint.change_log_done:
             lines.append(f"  change log   : apply what is left of {self.savepoint.change_log_path}")
         idle = cfg.streaming.stop_when_idle_seconds
