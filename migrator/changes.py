@@ -77,6 +77,14 @@ class BatchCounts:
     def from_dict(cls, data: Mapping[str, Any]) -> "BatchCounts":
         return cls(**data)
 
+    @classmethod
+    def total(cls, parts: Iterable[Mapping[str, Any]]) -> "BatchCounts":
+        """The sum of what the partitions of a job returned (:meth:`as_dict` each)."""
+        counts = cls()
+        for part in parts:
+            counts.add(cls.from_dict(part))
+        return counts
+
 
 def stream_order(row: Any) -> int:
     """A record's place in a micro-batch: its sequence number (per key, a later change has a higher one)."""

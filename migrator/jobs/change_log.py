@@ -73,6 +73,10 @@ class ChangeLog:
         names = self.files.glob_parents(f"{self.path}/batch=*/_SUCCESS")
         return sorted(int(name.split("=", 1)[1]) for name in names if name.startswith("batch="))
 
+    def read(self, spark: Any, batches: list[int]) -> Any:
+        """The records of ``batches``, with their ``batch`` column (from the directory names)."""
+        return spark.read.option("basePath", self.path).parquet(*[self.batch_path(b) for b in batches])
+
     def size(self) -> int:
         return self.files.size(self.path)
 
@@ -134,10 +138,10 @@ class CaptureWriter:
                     if row.n:
                         path = self.log.batch_path(batch_id)
                         cached.write.mode("overwrite").parquet(path)
-                        self.stats.log_bytes += self.log.files.size(path)
                 finally:
                     cached.unpersist()
             if row.n:
+                self.stats.log_bytes += self.log.files.size(path)
                 self.written.add(batch_id)
                 self.stats.batches += 1
                 self.stats.changes += row.n
@@ -211,10 +215,14 @@ class Capture:
             except Exception:  # noqa: BLE001 - the session is going away; the failure is reported anyway
                 log.debug("capture %s: could not signal its failure", self.table, exc_info=True)
 
+    @property
+    def _what(self) -> str:
+        return f"the capture of {self.table}'s stream into the change log"
+
     def raise_if_failed(self) -> None:
         if self.failed.is_set():
-            raise_if_failed(self.query, f"the capture of {self.table}'s stream into the change log")
-            raise MigratorError(f"the capture of {self.table}'s stream into the change log stopped on its own")
+            raise_if_failed(self.query, self._what)
+            raise MigratorError(f"{self._what} stopped on its own")
 
     def stop(self, wait: bool = True) -> None:
         """Stop after the batch in flight (or at once: a replay rewrites it); raises if the query had failed."""
@@ -226,7 +234,7 @@ class Capture:
             time.sleep(0.05)
         self.query.stop()
         self.writer.report("summary")
-        raise_if_failed(self.query, f"the capture of {self.table}'s stream into the change log")
+        raise_if_failed(self.query, self._what)
 
 
 @dataclass
@@ -252,16 +260,12 @@ class LogResult:
 def apply_chunk(spark: Any, change_log: ChangeLog, batches: list[int], task: ApplyTask, parts: int,
                 table: str) -> BatchCounts:
     """Apply consecutive batches of the log in one Spark job: shuffled by key, the last change per key."""
-    paths = [change_log.batch_path(b) for b in batches]
-    rows = spark.read.option("basePath", change_log.path).parquet(*paths).repartition(parts, "keys")
+    rows = change_log.read(spark, batches).repartition(parts, "keys")
     sc = spark.sparkContext
     span = f"batch {batches[0]}" if len(batches) == 1 else f"batches {batches[0]} to {batches[-1]}"
     with spark_job(sc, f"apply-log-{table}", f"apply change log {table}: {span}", f"apply change log {table}"):
         results = rows.rdd.mapPartitions(functools.partial(apply_partition, task, order=log_order)).collect()
-    counts = BatchCounts()
-    for part in results:
-        counts.add(BatchCounts.from_dict(part))
-    return counts
+    return BatchCounts.total(results)
 
 
 class LogApplier:
@@ -279,8 +283,7 @@ class LogApplier:
         self.log_every = log_every
 
     def _counts(self, batches: list[int]) -> dict[int, int]:
-        paths = [self.log.batch_path(b) for b in batches]
-        frame = self.spark.read.option("basePath", self.log.path).parquet(*paths)
+        frame = self.log.read(self.spark, batches)
         with spark_job(self.spark.sparkContext, f"apply-log-{self.table}",
                        f"apply change log {self.table}: count {len(batches)} batches",
                        f"count change log {self.table}"):
@@ -293,12 +296,16 @@ class LogApplier:
         meter = RateMeter(started)
         done = 0
         last_line = started
+        budget = CHANGES_PER_TASK * self.parts
+        known: dict[int, int] = {}  # changes per batch, counted once
         while True:
             if capture is not None:
                 capture.raise_if_failed()
             pending = [b for b in self.log.complete() if b > self.savepoint.change_log_applied]
-            counts = self._counts(pending) if pending else {}
-            budget = CHANGES_PER_TASK * self.parts
+            new = [b for b in pending if b not in known]
+            if new:
+                known.update(self._counts(new))
+            counts = {b: known.get(b, 0) for b in pending}
             if capture is not None and sum(counts.values()) <= budget:
                 log.info("change log %s: %d batch(es) left; stopping the capture to hand over to replication",
                          self.table, len(pending))
@@ -312,6 +319,7 @@ class LogApplier:
             log.info("change log %s: applying %s changes of %d batches in %d job(s)%s", self.table,
                      f"{sum(counts.values()):,}", len(pending), len(planned),
                      "; the capture goes on meanwhile" if capture is not None else "")
+            left = len(pending)
             for chunk in planned:
                 if stop.is_set():
                     return None
@@ -323,7 +331,7 @@ class LogApplier:
                 self.save()
                 now = time.monotonic()
                 meter.add(now, applied.records)
-                left = len(pending) - pending.index(chunk[-1]) - 1
+                left -= len(chunk)
                 if now - last_line >= self.log_every or not left:
                     last_line = now
                     self._progress(done, expected, meter, left, capture is not None)

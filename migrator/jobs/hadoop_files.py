@@ -21,10 +21,6 @@ class HadoopFiles:
         jpath = self._jvm.org.apache.hadoop.fs.Path(path)
         return jpath.getFileSystem(self._conf), jpath
 
-    def exists(self, path: str) -> bool:
-        fs, jpath = self._fs(path)
-        return bool(fs.exists(jpath))
-
     def names(self, path: str) -> list[str]:
         """Names of the entries directly under ``path``; none when it does not exist."""
         fs, jpath = self._fs(path)

@@ -59,8 +59,7 @@ class SnapshotPlan:
 
     @property
     def snapshot_slots(self) -> int:
-        """Snapshot tasks at once: every core, or all but the capture's."""
-        return max(1, self.cores - 1) if self.captures else max(1, self.cores)
+        return snapshot_slots(self.cores, self.captures)
 
     @property
     def problems(self) -> list[str]:
@@ -202,8 +201,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         for n in range(total) if n not in skipped
     ]
     captures = _captures(config, savepoint, segments)
-    slots = max(1, cores - 1) if captures else cores
-    tasks = config.source.max_map_tasks or max(1, min(len(segments), slots))
+    tasks = config.source.max_map_tasks or max(1, min(len(segments), snapshot_slots(cores, captures)))
     read_cap = throughput_cap(config.source.read_throughput, source.read_capacity,
                               config.source.throughput_read_percent, DEFAULT_READ_PERCENT, tasks)
     if config.to_mongodb:
@@ -221,6 +219,11 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         stream_problem=stream_problem(source) if config.target.stream_changes else None,
         captures=captures,
     )
+
+
+def snapshot_slots(cores: int, captures: bool) -> int:
+    """Snapshot tasks at once: every core, or all but the capture's."""
+    return max(1, cores - 1) if captures else max(1, cores)
 
 
 def _captures(config: MigratorConfig, savepoint: SnapshotSavepoint, segments: list[ScanSegment]) -> bool:

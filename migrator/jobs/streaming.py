@@ -141,9 +141,7 @@ class BatchApplier:
             with spark_job(sc, f"replicate-{self.task.target.name}", f"{self.label}: batch {batch_id}",
                            f"{self.label} batch {batch_id}"):
                 parts = self.run(batch_df)
-            counts = BatchCounts()
-            for part in parts:
-                counts.add(BatchCounts.from_dict(part))
+            counts = BatchCounts.total(parts)
             read = self.read_stats(batch_id)
             self.failed = False
             if not counts.records:
