@@ -110,7 +110,7 @@ class MigratorRun:
                  baseline: Any = None):
         from migrator.clients import ClientSpec
         from migrator.jobs.streaming import ApplyTask
-        from migrator.targets.dynamodb import DynamoDBTargetSpec
+        from migrator.targets.dynamodb.writer import DynamoDBTargetSpec
         from pydantic import SecretStr
 
         self.spark, self.sim = spark, sim

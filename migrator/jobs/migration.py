@@ -22,9 +22,7 @@ from urllib.parse import urlsplit
 from ..errors import SavepointError, SourceError, StreamTrimmedError
 from ..metrics import Metrics
 from ..sources.dynamodb.table import describe_table, enable_stream, stream_problem
-from . import targets
 from .plan import SnapshotPlan
-from .targets import PlannedTarget
 from .snapshot import run_snapshot
 from .change_log import Capture, CaptureWriter, ChangeLog, LogApplier
 from .hadoop_files import HadoopFiles
@@ -152,7 +150,7 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
                     capture.raise_if_failed()  # the capture's failure cancelled the snapshot: it is the cause
                 raise
         else:
-            targets.prepare(config, PlannedTarget(plan.target, plan.writer_spec))
+            plan.prepare_target()
         if not config.target.stream_changes or stop.is_set():
             return
         savepoint = plan.savepoint

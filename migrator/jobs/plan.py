@@ -16,9 +16,11 @@ from ..config import MigratorConfig
 from ..errors import SavepointError, SourceError
 from ..savepoints import SavepointStore, SnapshotSavepoint, savepoint_name
 from ..sources.dynamodb.scan import ScanSegment, page_limit, plan_segment_count
-from ..sources.dynamodb.table import TableInfo, describe_table, stream_problem
-from ..throttle import DEFAULT_READ_PERCENT, DEFAULT_WRITE_PERCENT, ThroughputCap, throughput_cap
-from . import targets
+from ..sources.dynamodb.table import describe_table, stream_problem
+from ..tables import TableInfo
+from ..targets import backend_for
+from ..targets.base import PlannedTarget
+from ..throttle import DEFAULT_READ_PERCENT, ThroughputCap, throughput_cap
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,8 @@ class SnapshotPlan:
     config: MigratorConfig
     source_spec: ClientSpec
     source: TableInfo
-    target: Any          # TargetPlan (DynamoDB) or CollectionPlan (MongoDB)
-    writer_spec: Any     # DynamoDBTargetSpec or MongoTargetSpec, what tasks write with
+    target: Any          # the target backend's plan (TargetPlanLike)
+    writer_spec: Any     # the target backend's TargetSpec, what tasks write with
     total_segments: int
     segments: list[ScanSegment]
     skipped_segments: set[int]
@@ -71,6 +73,10 @@ class SnapshotPlan:
                 f"{self.cores}; give it at least 2 (--master 'local[2]') or set streaming.changeLog: false")
         return problems
 
+    def prepare_target(self) -> None:
+        """Create (or drop, rename) the target as planned."""
+        backend_for(self.config.target).prepare(self.config, PlannedTarget(self.target, self.writer_spec))
+
     @property
     def copies_snapshot(self) -> bool:
         target = self.config.target
@@ -95,12 +101,7 @@ class SnapshotPlan:
         out.append(f"  segments     : {self.total_segments} ({how}); {done} skipped, {len(self.segments)} to copy")
         out.append(f"  read cap     : {self.read_cap.describe('RCU')}")
         out.append(f"  write cap    : {self.write_cap.describe('WCU')}")
-        if cfg.to_mongodb:
-            out.append(f"  writes       : bulk writes of up to {cfg.target.batch_size:,} documents / "
-                       f"{cfg.target.batch_bytes:,} bytes, {cfg.target.write_concurrency} in flight per task")
-        else:
-            out.append(f"  writes       : {cfg.target.batch_size} items per BatchWriteItem, "
-                       f"{cfg.target.write_concurrency} batches in flight per task")
+        out.append(f"  writes       : {backend_for(cfg.target).writes_line(cfg)}")
         out.extend(self.target.lines())
         if cfg.renames:
             out.append("  renames      : " + ", ".join(f"{r.from_} -> {r.to}" for r in cfg.renames))
@@ -169,7 +170,8 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
     progressed = savepoint is not None and bool(
         savepoint.done_segments or any(s.items for s in savepoint.segments.values()) or savepoint.stream_arn)
     renames = config.rename_map
-    target = targets.plan_for(config, source, [renames.get(n, n) for n in source.key_names], progressed, now)
+    backend = backend_for(config.target)
+    target = backend.plan(config, source, [renames.get(n, n) for n in source.key_names], progressed, now)
     if progressed and target.plan.action == "create":
         raise SavepointError(
             f"savepoint {store.path} records a migration in progress, but the target {config.target_table!r} "
@@ -204,11 +206,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
     tasks = config.source.max_map_tasks or max(1, min(len(segments), snapshot_slots(cores, captures)))
     read_cap = throughput_cap(config.source.read_throughput, source.read_capacity,
                               config.source.throughput_read_percent, DEFAULT_READ_PERCENT, tasks)
-    if config.to_mongodb:
-        write_cap = ThroughputCap(None, None, "MongoDB: no capacity units")
-    else:
-        write_cap = throughput_cap(config.target.write_throughput, target.provisioned_wcu,
-                                   config.target.throughput_write_percent, DEFAULT_WRITE_PERCENT, tasks)
+    write_cap = backend.write_cap(config, target, tasks)
     return SnapshotPlan(
         config=config, source_spec=source_spec, source=source, target=target.plan, writer_spec=target.spec,
         total_segments=total, segments=segments, skipped_segments=skipped, read_cap=read_cap,

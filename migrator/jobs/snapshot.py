@@ -21,9 +21,7 @@ from ..metrics import Metrics
 from ..progress import ProgressAddress, ProgressClient, ProgressServer, RateMeter, progress_line
 from ..sources.dynamodb.scan import ScanSegment, scan_pages
 from ..throttle import RateLimiter, RetryStats
-from . import targets
 from .plan import SnapshotPlan
-from .targets import PlannedTarget
 from .ui import spark_job
 
 log = logging.getLogger(__name__)
@@ -231,7 +229,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
     config = plan.config
     if plan.target.problems:
         raise TargetError("; ".join(plan.target.problems), plan.target.table)
-    targets.prepare(config, PlannedTarget(plan.target, plan.writer_spec))
+    plan.prepare_target()
     result = SnapshotResult(plan.source.name, plan.target.table, plan.total_segments, plan.source.item_count)
     started = time.monotonic()
     if not plan.segments:

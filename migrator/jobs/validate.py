@@ -1,7 +1,7 @@
 """``migrator validate``: both sides scanned in parallel on Spark, joined by key, compared.
 
-Source segments and target partitions (DynamoDB Scan segments, or MongoDB ``_id`` ranges) are read
-by executors; every item becomes ``(key, side, 16-byte digest)``; a shuffle groups the two sides of
+Source and target partitions (each side's own: groups of Scan segments, ranges of MongoDB ``_id``s)
+are read by executors; every item becomes ``(key, side, 16-byte digest)``; a shuffle groups the two sides of
 each key, and each group is compared where it lands. Only counts and the first ``failuresToFetch``
 differences reach the driver, which fetches those items again by key to name the attributes that
 differ; fixes (``copyMissingRows``) fetch and write on executors. Tables far larger than the
@@ -26,35 +26,25 @@ from ..convert import item_key, item_to_wire, rename_item, ttl_expired
 from ..errors import SourceError
 from ..metrics import Metrics
 from ..progress import CountServer, ProgressAddress, ProgressClient, RateMeter, progress_line
-from ..sources.dynamodb.scan import ScanSegment, plan_segment_count, scan_segments_concurrently
+from ..sources.dynamodb.scan import TableReader, segment_groups
 from ..sources.dynamodb.table import describe_table
+from ..targets import backend_for
 from ..validation import Difference, compare_items, digest, in_sample, key_id
-from .refetch import Sides, copy_fixes, detail, in_target_terms
-from .targets import plan_for
+from .refetch import Sides, copy_fixes, detail
 from .ui import spark_job
 
 log = logging.getLogger(__name__)
 
-#: Scan segments each task reads at once: a validation only reads, and reads mostly wait.
-SCANS_PER_TASK = 2
-
-
-def _segments(first: int, total: int) -> list[ScanSegment]:
-    return [ScanSegment(n, total, None) for n in range(first, min(first + SCANS_PER_TASK, total))]
-
-
 @dataclass(frozen=True)
 class ReadTask:
-    """One partition of one side: a Scan segment, or a range of MongoDB ``_id``s."""
+    """One partition of one side, read by that side's reader (``read(partition)``)."""
 
     side: str                      # "S" (source) or "T" (target)
-    segments: list[ScanSegment] | None  # scanned at once; None for MongoDB
-    client: Any                    # ClientSpec (DynamoDB) or MongoTargetSpec
-    table: str
+    reader: Any                    # the source's reader, or the target's spec
+    partition: Any                 # the reader's own: a group of Scan segments, a range of _id...
+    target: Any                    # the target's spec: source items are compared as it stores them
     key_names: list[str]           # target key names (after renames)
     renames: dict[str, str]
-    policy: Any = None             # BsonPolicy for a MongoDB target
-    id_range: tuple | None = None  # (low or None, high or None) for MongoDB
     sample: float | None = None
     full: bool = False             # ship whole items (needed for a tolerance), not digests
     ttl_attribute: str | None = None
@@ -68,10 +58,7 @@ def read_side(task: ReadTask) -> Iterator[tuple[str, tuple]]:
 
     Only a 16-byte digest of each item crosses the shuffle, unless a tolerance needs the values.
     """
-    if task.id_range is not None:
-        items = _read_mongo(task)
-    else:
-        items = scan_segments_concurrently(task.client.dynamodb(retries=1), task.table, task.segments)
+    items = task.reader.read(task.partition)
     read = [0]
     progress = ProgressClient(task.progress, task.number)
     progress.start()
@@ -80,7 +67,7 @@ def read_side(task: ReadTask) -> Iterator[tuple[str, tuple]]:
         for item in items:
             read[0] += 1
             if task.side == "S":
-                item = in_target_terms(rename_item(item, task.renames), task.key_names, task.policy)
+                item = task.target.stored(rename_item(item, task.renames))
             key = item_key(item, task.key_names)
             kid = key_id(key)
             if in_sample(kid, task.sample):
@@ -89,23 +76,6 @@ def read_side(task: ReadTask) -> Iterator[tuple[str, tuple]]:
         progress.finish(read[0], 0)
     finally:
         progress.close()
-
-
-def _read_mongo(task: ReadTask) -> Iterator[dict]:
-    from ..convert_bson import from_document
-
-    low, high = task.id_range
-    query: dict[str, Any] = {}
-    if low is not None:
-        query.setdefault("_id", {})["$gte"] = low
-    if high is not None:
-        query.setdefault("_id", {})["$lt"] = high
-    client = task.client.client()
-    try:
-        for doc in client[task.client.database][task.client.collection].find(query):
-            yield from_document(doc, task.policy)
-    finally:
-        client.close()
 
 
 def compare_groups(tolerance: float, groups: Iterator[tuple[str, Any]]) -> Iterator[tuple]:
@@ -187,22 +157,23 @@ def run_validation(spark: Any, config: MigratorConfig, cores: int, now: float | 
                           config.source.table)
     renames = config.rename_map
     key_names = [renames.get(n, n) for n in source.key_names]
-    planned = plan_for(config, source, key_names, resuming=True)
+    backend = backend_for(config.target)
+    planned = backend.plan(config, source, key_names, resuming=True)
     if planned.plan.action == "create":
         raise SourceError(f"the target {config.target_table!r} does not exist: nothing to validate against")
     spec = planned.spec
-    policy = getattr(spec, "policy", None)
     sample = settings.sample_fraction
     tolerance = settings.floating_point_tolerance
     ttl = renames.get(source.ttl_attribute, source.ttl_attribute) if source.ttl_attribute else None
-    common = dict(sample=sample, full=tolerance > 0, ttl_attribute=ttl, now=now)
-    total = plan_segment_count(source.size_bytes, cores, config.source.scan_segments) * SCANS_PER_TASK
-    source_tasks = [ReadTask("S", _segments(n, total), source_spec, source.name, key_names, renames, policy,
-                             **common) for n in range(0, total, SCANS_PER_TASK)]
-    target_tasks, target_count = _target_tasks(config, spec, key_names, policy, cores, common)
+    common = dict(target=spec, key_names=key_names, sample=sample, full=tolerance > 0, ttl_attribute=ttl, now=now)
+    reader = TableReader(source_spec, source.name)
+    source_tasks = [ReadTask("S", reader, part, renames=renames, **common)
+                    for part in segment_groups(source.size_bytes, cores, config.source.scan_segments)]
+    parts, target_count = backend.read_partitions(config, spec, cores)
+    target_tasks = [ReadTask("T", spec, part, renames={}, **common) for part in parts]
     # Interleaved, so that both sides are read at once (two servers busy, not one after the other).
     tasks = [t for pair in itertools.zip_longest(source_tasks, target_tasks) for t in pair if t is not None]
-    sides = Sides(source_spec, source.name, renames, spec, key_names)
+    sides = Sides(reader, renames, spec, key_names)
     sc = spark.sparkContext
     label = f"validate {source.name}"
     group = f"validate-{source.name}"
@@ -266,28 +237,3 @@ class _Ticker(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
-
-
-def _target_tasks(config: MigratorConfig, spec: Any, key_names: list[str], policy: Any, cores: int,
-                  common: dict) -> tuple[list[ReadTask], int]:
-    """The target's read partitions, and its item count estimate."""
-    if policy is None:  # DynamoDB-compatible
-        info = describe_table(spec.client_spec.dynamodb(), spec.table, spec.client_spec.describe())
-        total = plan_segment_count(info.size_bytes, cores, config.source.scan_segments) * SCANS_PER_TASK
-        return [ReadTask("T", _segments(n, total), spec.client_spec, spec.table, key_names, {}, **common)
-                for n in range(0, total, SCANS_PER_TASK)], info.item_count
-    client = spec.client()
-    try:
-        collection = client[spec.database][spec.collection]
-        count = collection.estimated_document_count()
-        parts = max(1, min(cores * 2, count // 10_000 + 1))
-        bounds = [None]
-        for i in range(1, parts):
-            found = list(collection.find({}, {"_id": 1}).sort("_id", 1).skip(i * count // parts).limit(1))
-            if found and found[0]["_id"] != bounds[-1]:
-                bounds.append(found[0]["_id"])
-        bounds.append(None)
-    finally:
-        client.close()
-    return [ReadTask("T", None, spec, spec.collection, key_names, {}, policy, (low, high), **common)
-            for low, high in zip(bounds, bounds[1:])], count

@@ -9,7 +9,7 @@ import pytest
 from bson import Binary, Int64
 
 from devtools import datagen
-from migrator.convert_bson import BsonPolicy, ConversionNotes, from_document, to_document
+from migrator.targets.mongodb.documents import BsonPolicy, ConversionNotes, from_document, to_document
 from migrator.deadletter import read_dead_letters
 from migrator.errors import ConversionError, TargetError
 from migrator.jobs.plan import build_plan
@@ -119,7 +119,7 @@ def test_a_rerun_resumes_into_the_collection_it_started(ddb, mongo, spark, table
 
 def test_an_oversized_document_is_dead_lettered_by_the_writer(mongo, tmp_path):
     from migrator.deadletter import DeadLetterWriter
-    from migrator.targets.mongodb import MongoTargetSpec, MongoWriter
+    from migrator.targets.mongodb.writer import MongoTargetSpec, MongoWriter
     from pydantic import SecretStr
 
     spec = MongoTargetSpec(SecretStr(mongo.uri), "migrated", "sizes", ["pk"])
@@ -144,7 +144,7 @@ def test_an_oversized_document_is_dead_lettered_by_the_writer(mongo, tmp_path):
 
 def test_field_names_policy_error_dead_letters(mongo, tmp_path):
     from migrator.deadletter import DeadLetterWriter
-    from migrator.targets.mongodb import MongoTargetSpec, MongoWriter
+    from migrator.targets.mongodb.writer import MongoTargetSpec, MongoWriter
     from pydantic import SecretStr
 
     spec = MongoTargetSpec(SecretStr(mongo.uri), "migrated", "names", ["pk"], BsonPolicy(field_names="error"))

@@ -9,7 +9,7 @@ import pytest
 from devtools import datagen
 from migrator.jobs.streaming import ApplyTask, apply_partition
 from migrator.clients import ClientSpec
-from migrator.targets.dynamodb import DynamoDBTargetSpec
+from migrator.targets.dynamodb.writer import DynamoDBTargetSpec
 from migrator.sources.dynamodb import DynamoDBStreamsDataSource
 from pydantic import SecretStr
 

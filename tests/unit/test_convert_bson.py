@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools.datagen import EDGE_NUMBERS, all_types_items, normalize
-from migrator.convert_bson import (ESCAPED_DOLLAR, ESCAPED_DOT, SET_TAG, BsonPolicy, ConversionNotes,
+from migrator.targets.mongodb.documents import (ESCAPED_DOLLAR, ESCAPED_DOT, SET_TAG, BsonPolicy, ConversionNotes,
                                    document_id, from_document, to_document)
 from migrator.errors import ConversionError
 

@@ -41,6 +41,6 @@ def test_a_mongodb_target_without_pymongo_fails_in_one_line_before_spark(tmp_pat
 def test_the_dynamodb_path_imports_without_pymongo():
     code = ("import sys; sys.modules.update(pymongo=None, bson=None); "
             "import migrator.cli, migrator.jobs.migration, migrator.jobs.streaming, migrator.jobs.validate, "
-            "migrator.jobs.targets, migrator.targets.dynamodb, migrator.sources.dynamodb")
+            "migrator.jobs.plan, migrator.jobs.snapshot, migrator.targets.dynamodb, migrator.sources.dynamodb")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -8,10 +8,10 @@ import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError
 from pydantic import SecretStr
 
-from migrator.convert_bson import BsonPolicy
+from migrator.targets.mongodb.documents import BsonPolicy
 from migrator.deadletter import DeadLetterWriter, read_dead_letters
 from migrator.errors import TargetError
-from migrator.targets.mongodb import DUPLICATE_KEY, MongoTargetSpec, MongoWriter
+from migrator.targets.mongodb.writer import DUPLICATE_KEY, MongoTargetSpec, MongoWriter
 from migrator.throttle import Backoff
 
 

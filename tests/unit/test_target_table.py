@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from migrator.sources.dynamodb.table import table_info
-from migrator.targets.dynamodb_table import create_table_request, describe_request, key_problems, plan_target
+from migrator.targets.dynamodb.table import create_table_request, describe_request, key_problems, plan_target
 
 DESCRIBED = {
     "TableName": "orders",

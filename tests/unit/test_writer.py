@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from migrator.deadletter import DeadLetterWriter, read_dead_letters
 from migrator.errors import TargetError
-from migrator.targets.dynamodb import DynamoDBWriter
+from migrator.targets.dynamodb.writer import DynamoDBWriter
 from migrator.throttle import Backoff
 
 TABLE = "target_table"

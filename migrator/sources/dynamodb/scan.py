@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ...clients import error_kind
+from ...clients import ClientSpec, error_kind
 from ...convert import item_from_wire
 from ...throttle import Backoff, RateLimiter, RetryStats, call_with_retries
 
@@ -155,3 +155,44 @@ def scan_segments_concurrently(client: Any, table: str, segments: list[ScanSegme
                 yield from entry
     finally:
         stop.set()
+
+
+#: Scan segments a validation task reads at once: a validation only reads, and reads mostly wait.
+SCANS_PER_TASK = 2
+
+
+def segment_groups(size_bytes: int, cores: int, configured: int | None = None) -> list[list[ScanSegment]]:
+    """A whole table's segments for reading it all (the validator), :data:`SCANS_PER_TASK` per partition."""
+    total = plan_segment_count(size_bytes, cores, configured) * SCANS_PER_TASK
+    return [[ScanSegment(n, total, None) for n in range(first, min(first + SCANS_PER_TASK, total))]
+            for first in range(0, total, SCANS_PER_TASK)]
+
+
+def batch_get(client: Any, table: str, keys: list[dict]) -> list[dict]:
+    """Items by key with BatchGetItem (100 keys a call, unprocessed keys sent again)."""
+    items: list[dict] = []
+    for start in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            items.extend(answer.get("Responses", {}).get(table, []))
+            request = answer.get("UnprocessedKeys") or {}
+    return items
+
+
+@dataclass(frozen=True)
+class TableReader:
+    """Reading a whole table or items by key, for the validator; picklable (the client is built in a call)."""
+
+    client_spec: ClientSpec
+    table: str
+
+    def describe(self) -> str:
+        return f"{self.table} ({self.client_spec.describe()})"
+
+    def read(self, partition: list[ScanSegment]) -> Iterator[dict[str, Any]]:
+        """Every item of a group of segments (see :func:`segment_groups`), scanned at once."""
+        return scan_segments_concurrently(self.client_spec.dynamodb(retries=1), self.table, partition)
+
+    def fetch(self, keys: list[dict]) -> list[dict]:
+        return batch_get(self.client_spec.dynamodb(), self.table, keys)

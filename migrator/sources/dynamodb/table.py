@@ -1,65 +1,18 @@
-"""What a DynamoDB table is: keys, indexes, capacity, TTL, size, as one plain value.
-
-Both sides of a migration are described with :func:`describe_table`; the target module builds its
-``CreateTable`` request from the source's :class:`TableInfo`.
+"""Describing a DynamoDB table (DescribeTable, DescribeTimeToLive) as a :class:`~migrator.tables.TableInfo`,
+and enabling its stream.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ...clients import error_code
 from ...errors import SourceError
+from ...tables import TableInfo
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    """A DynamoDB table description, reduced to what a migration uses.
-
-    Attributes
-    ----------
-    key_schema : list of (name, key type)
-        ``[("pk", "HASH"), ("sk", "RANGE")]``, hash first.
-    attribute_types : dict
-        Attribute name → ``S``/``N``/``B`` for every attribute the table or an index keys on.
-    global_indexes, local_indexes : list of dict
-        As DescribeTable returns them, reduced to IndexName, KeySchema, Projection and
-        (for global indexes) ProvisionedThroughput.
-    billing_mode : str
-        ``PROVISIONED`` or ``PAY_PER_REQUEST``.
-    read_capacity, write_capacity : int or None
-        Provisioned capacity; None for on-demand tables.
-    ttl_attribute : str or None
-        The TTL attribute when TTL is enabled (or being enabled).
-    """
-
-    name: str
-    key_schema: list[tuple[str, str]]
-    attribute_types: dict[str, str]
-    global_indexes: list[dict[str, Any]] = field(default_factory=list)
-    local_indexes: list[dict[str, Any]] = field(default_factory=list)
-    billing_mode: str = "PAY_PER_REQUEST"
-    read_capacity: int | None = None
-    write_capacity: int | None = None
-    item_count: int = 0
-    size_bytes: int = 0
-    ttl_attribute: str | None = None
-    status: str = "ACTIVE"
-    stream_arn: str | None = None
-    stream_view_type: str | None = None
-
-    @property
-    def key_names(self) -> list[str]:
-        return [name for name, _ in self.key_schema]
-
-    @property
-    def average_item_bytes(self) -> float:
-        return self.size_bytes / self.item_count if self.item_count else 0.0
 
 
 def describe_table(client: Any, name: str, where: str = "") -> TableInfo | None:

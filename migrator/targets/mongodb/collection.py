@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..convert_bson import BsonPolicy, field_name
-from ..errors import TargetError
-from ..sources.dynamodb.table import TableInfo
+from ...errors import TargetError
+from ...tables import TableInfo
+from .documents import BsonPolicy, field_name
 
 log = logging.getLogger(__name__)
 

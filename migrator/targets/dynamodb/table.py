@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..clients import error_code
-from ..errors import TargetError
-from ..sources.dynamodb.table import TableInfo
+from ...clients import error_code
+from ...errors import TargetError
+from ...tables import TableInfo
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from pydantic import SecretStr
 
-from ..convert import item_key
-from ..convert_bson import BsonPolicy, ConversionNotes, document_id, to_document
-from ..deadletter import DeadLetterWriter
-from ..errors import ConversionError, TargetError
-from ..throttle import Backoff
-from .pipeline import BatchingWriter
+from ...convert import item_key
+from ...deadletter import DeadLetterWriter
+from ...errors import ConversionError, TargetError
+from ...throttle import Backoff
+from ..pipeline import BatchingWriter
+from .documents import BsonPolicy, ConversionNotes, document_id, from_document, to_document
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,37 @@ class MongoTargetSpec:
         # stream updates existing documents: it replaces from the start.
         return MongoWriter(self, dead_letter=dead_letter, dedupe=dedupe, insert_first=snapshot,
                            client=self.shared_client(), close_client=False)
+
+    def stored(self, item: dict) -> dict:
+        """Through the mapping and back: what a read of the document returns."""
+        try:
+            return from_document(to_document(item, self.key_names, self.policy), self.policy)
+        except ConversionError:
+            return item  # not representable: the target should not have it (dead letter); compare as is
+
+    def read(self, partition: tuple[Any, Any]) -> Iterator[dict]:
+        """Every document whose ``_id`` is in ``[low, high)`` (None: unbounded), as DynamoDB JSON."""
+        low, high = partition
+        query: dict[str, Any] = {}
+        if low is not None:
+            query.setdefault("_id", {})["$gte"] = low
+        if high is not None:
+            query.setdefault("_id", {})["$lt"] = high
+        client = self.client()
+        try:
+            for doc in client[self.database][self.collection].find(query):
+                yield from_document(doc, self.policy)
+        finally:
+            client.close()
+
+    def fetch(self, keys: list[dict]) -> list[dict]:
+        client = self.client()
+        try:
+            ids = [document_id(k, self.key_names, self.policy) for k in keys]
+            return [from_document(d, self.policy)
+                    for d in client[self.database][self.collection].find({"_id": {"$in": ids}})]
+        finally:
+            client.close()
 
 
 class MongoWriter(BatchingWriter):

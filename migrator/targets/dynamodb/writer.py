@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
-from ..clients import ClientSpec, error_code, error_kind, shared_client
-from ..convert import item_key, write_units
-from ..deadletter import DeadLetterWriter
-from ..errors import TargetError
-from ..throttle import Backoff, RateLimiter, RetriesExhausted, RetryStats, call_with_retries
-from .pipeline import BatchingWriter
+from ...clients import ClientSpec, error_code, error_kind, shared_client
+from ...convert import item_key, write_units
+from ...deadletter import DeadLetterWriter
+from ...errors import TargetError
+from ...sources.dynamodb.scan import ScanSegment, TableReader
+from ...throttle import Backoff, RateLimiter, RetriesExhausted, RetryStats, call_with_retries
+from ..pipeline import BatchingWriter
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,15 @@ class DynamoDBTargetSpec:
                               batch_size=self.batch_size, concurrency=self.concurrency, limiter=limiter,
                               request_capacity=self.request_capacity and limiter is not None,
                               dead_letter=dead_letter, dedupe=dedupe)
+
+    def stored(self, item: dict) -> dict:
+        return item  # a DynamoDB-compatible table holds DynamoDB JSON as it is
+
+    def read(self, partition: list[ScanSegment]) -> Iterator[dict]:
+        return TableReader(self.client_spec, self.table).read(partition)
+
+    def fetch(self, keys: list[dict]) -> list[dict]:
+        return TableReader(self.client_spec, self.table).fetch(keys)
 
 
 class DynamoDBWriter(BatchingWriter):

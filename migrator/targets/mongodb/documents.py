@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 from bson import Binary, Decimal128, Int64
 
-from .errors import ConversionError
+from ...errors import ConversionError
 
 SET_TAG = "__dynamodb_set__"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
