@@ -24,17 +24,17 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from migrator.config import MigratorConfig
+from migrator.config import WITHOUT_EFFECT_MARK, MigratorConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "config-reference.md"
 COMMAND = "python -m devtools.config_reference"
 
 #: How a field's docstring says that the key is kept only so that Scylla Migrator configs load.
-IGNORED_MARK = "Scylla Migrator setting, accepted and ignored"
+IGNORED_MARK = WITHOUT_EFFECT_MARK
 
-#: Keys of Scylla Migrator's DynamoDB configuration (``SourceSettings.DynamoDB``,
-#: ``TargetSettings.DynamoDB``, ``AlternatorSettings``, ``AWSCredentials``, ``Savepoints``,
+#: Keys of Scylla Migrator's DynamoDB configuration (``SourceSettings.DynamoDB`` and ``Alternator``,
+#: ``TargetSettings.DynamoDB`` and ``Alternator``, ``AlternatorSettings``, ``AWSCredentials``, ``Savepoints``,
 #: ``Rename``, ``Validation`` and the top level of ``MigratorConfig`` in scylladb/scylla-migrator),
 #: as paths of this reference. Keys not listed here are migrator's own.
 _ENDPOINT_KEYS = (
@@ -50,12 +50,17 @@ _ALTERNATOR_KEYS = (
 SCYLLA_KEYS = frozenset(
     ["source", "target", "savepoints", "renames", "skipSegments", "skipTokenRanges", "validation"]
     + [f"source.{k}" for k in _ENDPOINT_KEYS]
-    + [f"source.{k}" for k in ("scanSegments", "readThroughput", "throughputReadPercent", "maxMapTasks")]
+    + [f"source.{k}" for k in ("scanSegments", "readThroughput", "throughputReadPercent", "maxMapTasks",
+                               "removeConsumedCapacity")]
     + [f"target.{k}" for k in _ENDPOINT_KEYS]
     + [f"target.{k}" for k in ("writeThroughput", "throughputWritePercent", "billingMode",
                                "removeConsumedCapacity", "maxItemsPerBatch", "streamChanges",
-                               "skipInitialSnapshotTransfer", "alternator")]
-    + [f"target.alternator.{k}" for k in _ALTERNATOR_KEYS]
+                               "skipInitialSnapshotTransfer", "maxMapTasks")]
+    # Alternator client settings: at the top of a type alternator section (its current layout), or
+    # nested under ``alternator`` (its earlier one).
+    + [f"{side}.{nest}{k}" for side in ("source", "target") for nest in ("", "alternator.")
+       for k in _ALTERNATOR_KEYS if nest or k != "maxItemsPerBatch"]
+    + ["source.alternator", "target.alternator"]
     + ["savepoints.path", "savepoints.intervalSeconds", "savepoints.enableParquetFileTracking",
        "savepoints.resumeFromLatest", "renames[].from", "renames[].to"]
     + [f"validation.{k}" for k in ("compareTimestamps", "ttlToleranceMillis", "writetimeToleranceMillis",

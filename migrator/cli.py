@@ -253,13 +253,15 @@ def _setup_logging(level: str) -> None:
 
 
 def _warn_ignored(config: MigratorConfig) -> None:
-    alternator = getattr(config.target, "alternator", None)
-    if alternator is not None:
-        extra = sorted(k for k, v in alternator.model_dump(by_alias=True, exclude_none=True).items()
-                       if k != "maxItemsPerBatch")
-        if extra:
-            log.warning("target.alternator: %s tune Scylla Migrator's JVM client and have no effect here",
-                        ", ".join(extra))
+    for name in ("source", "target"):
+        section = getattr(config, name)
+        without = section.settings_without_effect() if hasattr(section, "settings_without_effect") else []
+        if without:
+            log.warning("%s: %s tune Scylla Migrator's own Alternator client and have no effect here (see %s)",
+                        name, ", ".join(without), "docs/config-reference.md")
+    if getattr(config.target, "max_map_tasks", None):
+        log.warning("target.maxMapTasks has no effect: the task that scans a segment writes it (source.maxMapTasks "
+                    "sets how many run at once)")
     if config.skip_token_ranges:
         log.warning("skipTokenRanges applies to Cassandra sources and is ignored for DynamoDB")
     if config.target.skip_initial_snapshot_transfer and not config.target.stream_changes:

@@ -67,12 +67,15 @@ class ClientSpec:
     role_session_name: str = "migrator"
     max_connections: int = 10
     streams_endpoint_url: str | None = None
+    connect_timeout: float = 10.0
 
     @classmethod
     def from_config(cls, section: _DynamoDBEndpoint, max_connections: int = 10) -> "ClientSpec":
-        """The spec for a ``source`` or DynamoDB ``target`` section."""
+        """The spec for a ``source`` or DynamoDB ``target`` section; its ``maxConnections`` wins over
+        ``max_connections``, what the caller's concurrency needs."""
         creds = section.credentials
         streams = getattr(section, "streams_endpoint", None)  # a source's setting only
+        connect_ms = section.alternator_setting("connection_timeout_ms")
         return cls(
             endpoint_url=section.endpoint.url() if section.endpoint else None,
             region=section.region,
@@ -81,8 +84,9 @@ class ClientSpec:
             session_token=creds.session_token if creds else None,
             role_arn=creds.assume_role.arn if creds and creds.assume_role else None,
             role_session_name=creds.assume_role.session_name if creds and creds.assume_role else "migrator",
-            max_connections=max_connections,
+            max_connections=section.alternator_setting("max_connections") or max_connections,
             streams_endpoint_url=streams.url() if streams else None,
+            connect_timeout=connect_ms / 1000 if connect_ms else 10.0,
         )
 
     def describe(self) -> str:
@@ -133,7 +137,7 @@ class ClientSpec:
         config = Config(
             retries={"mode": "standard", "total_max_attempts": retries},
             max_pool_connections=self.max_connections,
-            connect_timeout=10,
+            connect_timeout=self.connect_timeout,
             read_timeout=60,
             tcp_keepalive=True,
             # Items come from DynamoDB itself: validating every nested attribute again client-side

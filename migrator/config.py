@@ -31,6 +31,7 @@ MAX_TOTAL_SEGMENTS = 1_000_000
 TableName = typing.Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{3,255}$")]
 Percent = typing.Annotated[float, Field(ge=0.1, le=1.5)]
 PositiveInt = typing.Annotated[int, Field(gt=0)]
+Millis = typing.Annotated[int, Field(ge=0)]
 
 
 class _Section(BaseModel):
@@ -93,46 +94,66 @@ class Credentials(_Section):
     out: no role is assumed."""
 
 
-class AlternatorSettings(_Section):
-    """Scylla Migrator's ``target.alternator`` section. Only ``maxItemsPerBatch`` has an effect here;
-    the others tune Scylla Migrator's JVM HTTP client and are accepted so its configs load."""
+class AlternatorClient(_Section):
+    """Scylla Migrator's Alternator client settings. In its current layout they sit at the top of a
+    ``type: alternator`` source or target; its earlier layout nests them under ``alternator:``, which is
+    accepted too (a key at the top wins)."""
 
     datacenter: Optional[str] = None
-    """Scylla Migrator setting, accepted and ignored: the preferred datacenter of its JVM client's
-    DC-aware routing. migrator sends every request to ``endpoint``."""
+    """Scylla Migrator setting, accepted without effect: the datacenter whose Alternator nodes its
+    client spreads requests over. migrator sends every request to ``endpoint``."""
     rack: Optional[str] = None
-    """Scylla Migrator setting, accepted and ignored: the preferred rack of its JVM client's rack-aware
-    routing. migrator sends every request to ``endpoint``."""
-    active_refresh_interval_ms: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: how often (ms) its JVM client refreshes the node
-    list while busy. migrator keeps no node list."""
-    idle_refresh_interval_ms: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: how often (ms) its JVM client refreshes the node
-    list while idle. migrator keeps no node list."""
+    """Scylla Migrator setting, accepted without effect: the rack, within ``datacenter``, whose nodes its
+    client prefers. Needs ``datacenter``. migrator sends every request to ``endpoint``."""
+    active_refresh_interval_ms: Optional[Millis] = None
+    """Scylla Migrator setting, accepted without effect: how often (ms) its client refreshes the list of
+    live nodes while requests flow."""
+    idle_refresh_interval_ms: Optional[Millis] = None
+    """Scylla Migrator setting, accepted without effect: how often (ms) its client refreshes the list of
+    live nodes while idle."""
     compression: Optional[bool] = None
-    """Scylla Migrator setting, accepted and ignored: GZIP compression of request bodies by its JVM
-    client. migrator's boto3 client does not compress requests."""
+    """Scylla Migrator setting, accepted without effect: gzip compression of request bodies. migrator's
+    requests are not compressed."""
     optimize_headers: Optional[bool] = None
-    """Scylla Migrator setting, accepted and ignored: trimming of HTTP headers by its JVM client.
-    migrator's boto3 client sends the headers botocore sends."""
+    """Scylla Migrator setting, accepted without effect: trimming of HTTP headers by its JVM client.
+    migrator sends the headers botocore sends."""
     max_connections: Optional[PositiveInt] = None
-    """Scylla Migrator setting, accepted and ignored: the size of its JVM client's connection pool.
-    migrator sizes its pool from ``writeConcurrency``."""
-    connection_max_idle_time_ms: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: how long (ms) its JVM client keeps an idle pooled
-    connection. migrator uses botocore's connection handling."""
-    connection_time_to_live_ms: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: the longest life (ms) of a connection in its JVM
-    client's pool. migrator uses botocore's connection handling."""
-    connection_acquisition_timeout_ms: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: how long (ms) its JVM client waits for a connection
-    when the pool is exhausted. migrator uses botocore's connection handling."""
-    connection_timeout_ms: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: its JVM client's TCP connect timeout (ms). migrator
-    uses botocore's client settings."""
+    """HTTP connections each task's client keeps open at most. Left out: what the task's concurrency needs
+    (``writeConcurrency`` + 2 for a target, 10 for a source)."""
+    connection_max_idle_time_ms: Optional[Millis] = None
+    """Scylla Migrator setting, accepted without effect: how long (ms) its JVM client keeps an idle pooled
+    connection. botocore keeps pooled connections until the server closes them."""
+    connection_time_to_live_ms: Optional[Millis] = None
+    """Scylla Migrator setting, accepted without effect: the longest life (ms) of a connection in its JVM
+    client's pool. botocore has no such limit."""
+    connection_acquisition_timeout_ms: Optional[Millis] = None
+    """Scylla Migrator setting, accepted without effect: how long (ms) its JVM client waits for a free
+    connection. botocore's pool opens another connection instead of waiting."""
+    connection_timeout_ms: Optional[PositiveInt] = None
+    """TCP connect timeout (ms) of every request. Left out: 10 000."""
+
+
+class AlternatorSettings(AlternatorClient):
+    """Scylla Migrator's earlier ``alternator:`` section of a source or target: the client settings above,
+    and ``maxItemsPerBatch``."""
+
     max_items_per_batch: Optional[typing.Annotated[int, Field(ge=1, le=ALTERNATOR_MAX_BATCH)]] = None
     """Items per BatchWriteItem, as ``target.maxItemsPerBatch`` (which wins when both are set): up to 100
     for Alternator. Left out: 25."""
+
+
+#: How the description of a key that is accepted without effect starts (the reference marks them).
+WITHOUT_EFFECT_MARK = "Scylla Migrator setting, accepted without effect"
+
+
+def _without_effect(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(f.alias for f in model.model_fields.values()
+                 if (f.description or "").startswith(WITHOUT_EFFECT_MARK))
+
+
+#: Alternator client settings that only tune Scylla Migrator's JVM client: a configuration that sets
+#: them loads, with a warning naming them.
+WITHOUT_EFFECT = _without_effect(AlternatorClient)
 
 
 class _DynamoDBEndpoint(_Section):
@@ -148,6 +169,22 @@ class _DynamoDBEndpoint(_Section):
     credentials: Optional[Credentials] = None
     """Static keys, a role to assume, or both. Left out: the default AWS credential chain (environment,
     profile, instance or task role)."""
+    alternator: Optional[AlternatorSettings] = None
+    """Scylla Migrator's earlier layout of the Alternator client settings, nested (its current layout puts
+    them at the top of the section; a key there wins). Left out: none."""
+
+    def alternator_setting(self, name: str) -> Any:
+        """An Alternator client setting (attribute name), from the top of the section or the nested block."""
+        value = getattr(self, name)
+        if value is None and self.alternator is not None:
+            value = getattr(self.alternator, name)
+        return value
+
+    def settings_without_effect(self) -> list[str]:
+        """The Alternator client settings given that have no effect here, by their keys."""
+        given = self.model_dump(by_alias=True, exclude_none=True)
+        given.update((k, v) for k, v in (given.pop("alternator", None) or {}).items() if k not in given)
+        return [key for key in WITHOUT_EFFECT if key in given]
 
     @property
     def is_alternator(self) -> bool:
@@ -160,8 +197,7 @@ class _DynamoDBEndpoint(_Section):
         return not host.endswith(".amazonaws.com")
 
 
-class DynamoDBSource(_DynamoDBEndpoint):
-    """``source``: the DynamoDB table to copy."""
+class _DynamoDBSource(_DynamoDBEndpoint):
 
     table: TableName
     """Name of the table to copy. Required."""
@@ -177,14 +213,17 @@ class DynamoDBSource(_DynamoDBEndpoint):
     max_map_tasks: Optional[PositiveInt] = None
     """Tasks assumed to run at once when the read and write caps are split between tasks. Left out: the
     smaller of the number of segments and the Spark cores."""
+    remove_consumed_capacity: Optional[bool] = None
+    """``true``: Scan requests do not ask for their consumed capacity (some Alternator versions refuse
+    that); the read cap is then charged what DynamoDB would count, half a unit per started 4 KiB. Left out:
+    asked."""
     streams_endpoint: Optional[Endpoint] = None
     """Where DynamoDB Streams calls go, when not to ``endpoint`` (a VPC endpoint for Streams, or the
     multi-shard stream simulator of the tests). Left out: ``endpoint``, else AWS's Streams endpoint of
     ``region``."""
 
 
-class DynamoDBTarget(_DynamoDBEndpoint):
-    """``target``: a DynamoDB-compatible table (AWS DynamoDB, ScyllaDB Alternator)."""
+class _DynamoDBTarget(_DynamoDBEndpoint):
 
     table: Optional[TableName] = None
     """Name of the target table; created when missing, with the source's keys, indexes, billing mode and
@@ -211,9 +250,9 @@ class DynamoDBTarget(_DynamoDBEndpoint):
     skip_initial_snapshot_transfer: bool = False
     """With ``streamChanges``: skip the snapshot and only replicate the stream's changes, from the oldest
     one it retains (up to 24 hours back). Ignored, with a warning, without ``streamChanges``."""
-    alternator: Optional[AlternatorSettings] = None
-    """Scylla Migrator's Alternator client settings: only ``maxItemsPerBatch`` has an effect; the others
-    are accepted and ignored, with a warning. Left out: none."""
+    max_map_tasks: Optional[PositiveInt] = None
+    """Scylla Migrator setting, accepted without effect: its separate write tasks. Here the task that scans
+    a segment writes it, so ``source.maxMapTasks`` decides how many run at once."""
 
     @property
     def batch_size(self) -> int:
@@ -223,6 +262,15 @@ class DynamoDBTarget(_DynamoDBEndpoint):
         if self.alternator is not None and self.alternator.max_items_per_batch is not None:
             return self.alternator.max_items_per_batch
         return DYNAMODB_MAX_BATCH
+
+
+# The Alternator client settings come after a section's own keys (pydantic lists a later base's first).
+class DynamoDBSource(AlternatorClient, _DynamoDBSource):
+    """``source``: the DynamoDB (or Alternator) table to copy."""
+
+
+class DynamoDBTarget(AlternatorClient, _DynamoDBTarget):
+    """``target``: a DynamoDB-compatible table (AWS DynamoDB, ScyllaDB Alternator)."""
 
 
 class MongoWriteConcern(_Section):
@@ -324,10 +372,10 @@ class Savepoints(_Section):
     interval_seconds: PositiveInt = 300
     """Seconds between savepoint writes; one is also written on failure, Ctrl-C and SIGTERM."""
     enable_parquet_file_tracking: Optional[bool] = None
-    """Scylla Migrator setting, accepted and ignored: it tracks Parquet source files, and the source
+    """Scylla Migrator setting, accepted without effect: it tracks Parquet source files, and the source
     here is always a DynamoDB table."""
     resume_from_latest: Optional[bool] = None
-    """Scylla Migrator setting, accepted and ignored: a rerun here always resumes from the savepoint
+    """Scylla Migrator setting, accepted without effect: a rerun here always resumes from the savepoint
     of the same source and target."""
 
 
@@ -346,13 +394,13 @@ class Validation(_Section):
     """
 
     compare_timestamps: Optional[bool] = None
-    """Scylla Migrator setting, accepted and ignored: it compares Cassandra WRITETIMEs and TTLs, which
+    """Scylla Migrator setting, accepted without effect: it compares Cassandra WRITETIMEs and TTLs, which
     DynamoDB items do not have."""
     ttl_tolerance_millis: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: the allowed difference between Cassandra TTLs, which
+    """Scylla Migrator setting, accepted without effect: the allowed difference between Cassandra TTLs, which
     DynamoDB items do not have (a TTL attribute compares as any other)."""
     writetime_tolerance_millis: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: the allowed difference between Cassandra WRITETIMEs,
+    """Scylla Migrator setting, accepted without effect: the allowed difference between Cassandra WRITETIMEs,
     which DynamoDB items do not have."""
     failures_to_fetch: typing.Annotated[int, Field(ge=0)] = 100
     """How many differences to list in the output and the report."""
@@ -360,10 +408,10 @@ class Validation(_Section):
     """Numbers within this distance compare equal. The default, 0, is exact comparison (DynamoDB numbers
     are exact)."""
     timestamp_ms_tolerance: Optional[int] = None
-    """Scylla Migrator setting, accepted and ignored: the allowed difference (ms) between Cassandra
+    """Scylla Migrator setting, accepted without effect: the allowed difference (ms) between Cassandra
     timestamp columns; DynamoDB has no timestamp type."""
     hash_columns: Optional[list[str]] = None
-    """Scylla Migrator setting, accepted and ignored: columns compared through one hash in
+    """Scylla Migrator setting, accepted without effect: columns compared through one hash in
     MySQL-to-ScyllaDB validation. migrator compares whole items."""
     copy_missing_rows: bool = False
     """Write the missing and differing items to the target, then report how many were fixed; extra items
@@ -440,7 +488,7 @@ class MigratorConfig(_Section):
     """Scan segments to skip (numbered from 0), as a Scylla Migrator savepoint lists them; needs
     ``source.scanSegments``, the count it was made with. Left out: none."""
     skip_token_ranges: Optional[list[Any]] = None
-    """Scylla Migrator setting, accepted and ignored: token ranges of a Cassandra source's savepoint; a
+    """Scylla Migrator setting, accepted without effect: token ranges of a Cassandra source's savepoint; a
     DynamoDB source has none (a warning says so)."""
     validation: Optional[Validation] = None
     """Settings of ``migrator validate``. Left out: the defaults below."""
@@ -560,6 +608,19 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
                 f"{name}.credentials: accessKey and secretKey go together; give both, or neither "
                 "to use the default AWS credential chain"
             )
+    for name, section in (("source", src), ("target", tgt)):
+        if not isinstance(section, _DynamoDBEndpoint):
+            continue
+        if section.type == "alternator" and section.endpoint is None:
+            problems.append(f"{name}.endpoint: type alternator needs the address of an Alternator node "
+                            "(host: http://scylla, port: 8000)")
+        if section.alternator_setting("rack") and not section.alternator_setting("datacenter"):
+            problems.append(f"{name}.rack: a rack is within a datacenter; set {name}.datacenter too")
+    if src.type == "alternator" and tgt.stream_changes:
+        problems.append(
+            "target.streamChanges: the source is an Alternator table, which has no DynamoDB Stream to follow; "
+            "set streamChanges: false to copy a snapshot (run again, or validate with copyMissingRows, to "
+            "catch up with later writes)")
     if isinstance(tgt, MongoTarget):
         if not tgt.uri.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
             problems.append("target.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may "

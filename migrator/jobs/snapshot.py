@@ -45,6 +45,7 @@ class SegmentTask:
     write_rate: float | None
     dead_letter_dir: str | None
     progress: ProgressAddress | None
+    scan_capacity: bool = True  # ask Scan for its consumed capacity (not with removeConsumedCapacity)
 
 
 def copy_segment(task: SegmentTask) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
     try:
         segment = ScanSegment(seg.segment, seg.total_segments, start_key)
         for page in scan_pages(source, task.source_table, segment, limit=task.scan_limit,
-                               limiter=read_limiter, stats=scan_stats):
+                               limiter=read_limiter, stats=scan_stats, request_capacity=task.scan_capacity):
             for item in page.items:
                 if ttl_expired(item, task.ttl_attribute, task.now):
                     skipped += 1
@@ -316,4 +317,5 @@ def _task(plan: SnapshotPlan, segment: ScanSegment, address: ProgressAddress) ->
         write_rate=write_cap,
         dead_letter_dir=config.dead_letter_path,
         progress=address,
+        scan_capacity=config.source.remove_consumed_capacity is not True,
     )

@@ -37,7 +37,7 @@ def problems(data) -> list[str]:
 
 
 def test_scylla_migrator_config_loads_unchanged():
-    config = load_config(os.path.join(CONFIGS, "scylla-dynamodb-to-alternator-basic.yaml"))
+    config = load_config(os.path.join(CONFIGS, "scylla", "earlier-layout.yaml"))
     assert config.source.scan_segments == 4
     assert config.source.throughput_read_percent == 1.0
     assert config.target.batch_size == 100  # from target.alternator.maxItemsPerBatch
@@ -46,6 +46,66 @@ def test_scylla_migrator_config_loads_unchanged():
     assert config.validation.failures_to_fetch == 100
     assert config.savepoints.interval_seconds == 300
     assert config.target_table == "BasicTest"
+
+
+SCYLLA_CONFIGS = sorted(os.listdir(os.path.join(CONFIGS, "scylla")))
+
+
+@pytest.mark.parametrize("name", SCYLLA_CONFIGS)
+def test_every_scylla_migrator_layout_loads_as_it_is(name):
+    load_config(os.path.join(CONFIGS, "scylla", name))
+
+
+def test_alternator_client_settings_at_the_top_take_effect_and_the_others_are_named():
+    from migrator.clients import ClientSpec
+
+    config = load_config(os.path.join(CONFIGS, "scylla", "alternator-settings.yaml"))
+    target = ClientSpec.from_config(config.target, max_connections=6)
+    assert (target.max_connections, target.connect_timeout) == (400, 15.0)
+    source = ClientSpec.from_config(config.source)
+    assert (source.max_connections, source.connect_timeout) == (12, 15.0)
+    assert config.source.is_alternator and config.source.remove_consumed_capacity is True
+    assert config.target.settings_without_effect() == [
+        "datacenter", "rack", "activeRefreshIntervalMs", "idleRefreshIntervalMs", "compression", "optimizeHeaders",
+        "connectionMaxIdleTimeMs", "connectionTimeToLiveMs", "connectionAcquisitionTimeoutMs"]
+    assert config.source.settings_without_effect() == []
+    assert config.target.max_map_tasks is None
+    assert load_config(os.path.join(CONFIGS, "scylla", "issue-103.yaml")).target.max_map_tasks == 1
+
+
+def test_the_earlier_nested_layout_works_and_a_key_at_the_top_wins():
+    from migrator.clients import ClientSpec
+
+    nested = {"alternator": {"maxConnections": 50, "connectionTimeoutMs": 2000, "compression": True}}
+    config = parse_config(with_changes(target={"type": "alternator", **nested, "maxConnections": 8}))
+    spec = ClientSpec.from_config(config.target, max_connections=6)
+    assert (spec.max_connections, spec.connect_timeout) == (8, 2.0)
+    assert config.target.settings_without_effect() == ["compression"]
+    assert ClientSpec.from_config(parse_config(BASE).target, max_connections=6).max_connections == 6
+
+
+def test_alternator_rules_name_the_setting():
+    found = problems(with_changes(source={"type": "alternator", "endpoint": None},
+                                  target={"type": "alternator", "rack": "r1", "streamChanges": True},
+                                  savepoints={"path": "/tmp/sp"}))
+    assert found == [
+        "source.endpoint: type alternator needs the address of an Alternator node (host: http://scylla, port: 8000)",
+        "target.rack: a rack is within a datacenter; set target.datacenter too",
+        "target.streamChanges: the source is an Alternator table, which has no DynamoDB Stream to follow; set "
+        "streamChanges: false to copy a snapshot (run again, or validate with copyMissingRows, to catch up with "
+        "later writes)"]
+
+
+def test_settings_without_effect_are_warned_about_by_name(caplog):
+    from migrator import cli
+
+    config = load_config(os.path.join(CONFIGS, "scylla", "alternator-settings.yaml"))
+    with caplog.at_level("WARNING", logger="migrator"):
+        cli._warn_ignored(config)
+        cli._warn_ignored(load_config(os.path.join(CONFIGS, "scylla", "issue-103.yaml")))
+    text = caplog.text
+    assert "target: datacenter, rack, activeRefreshIntervalMs" in text and "source:" not in text
+    assert "target.maxMapTasks has no effect" in text
 
 
 def test_example_config_loads_and_documents_every_key():

@@ -65,6 +65,19 @@ def test_scan_pages_follow_last_evaluated_key_from_a_resume_key_with_binary():
     assert pages[0].consumed == 2.5
 
 
+def test_without_consumed_capacity_the_limiter_is_charged_what_dynamodb_would_count():
+    ddb = client()
+    items = [{"pk": {"S": c * 5000}} for c in "abc"]  # 15,006 bytes: 4 started 4 KiB blocks
+    with Stubber(ddb) as stub:
+        stub.add_response("scan", {"Items": items}, {"TableName": "t1x", "Segment": 0, "TotalSegments": 1})
+        limiter = RateLimiter(rate=1.0, now=0.0)
+        slept = []
+        pages = list(scan_pages(ddb, "t1x", ScanSegment(0, 1, None), limiter=limiter, clock=lambda: 0.0,
+                                sleep=slept.append, request_capacity=False))
+        assert limiter.delay(0.0) == pytest.approx(1.0)  # 2 RCU (half a unit per 4 KiB) against 1 RCU/s
+    assert pages[0].consumed == 2.0 and pages[0].items == items
+
+
 def test_scan_errors_that_are_not_retryable_propagate():
     ddb = client()
     with Stubber(ddb) as stub:

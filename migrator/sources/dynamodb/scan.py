@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ...clients import ClientSpec, error_kind
-from ...convert import item_from_wire
+from ...convert import item_from_wire, item_size
 from ...throttle import Backoff, RateLimiter, RetryStats, call_with_retries
 
 #: One segment per this many bytes of table when the configuration does not say.
@@ -86,19 +86,23 @@ def scan_pages(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     stats: RetryStats | None = None,
+    request_capacity: bool = True,
 ) -> Iterator[Page]:
     """Scan one segment page by page, from ``segment.start_key``.
 
     Throttling is retried without limit, transient errors a bounded number of times; other errors
-    propagate (the task fails, Spark retries it from the same start key).
+    propagate (the task fails, Spark retries it from the same start key). Without
+    ``request_capacity`` (``removeConsumedCapacity``) the Scan does not ask for its consumed
+    capacity, and the limiter is charged what DynamoDB would count: half a unit per started 4 KiB.
     """
     backoff = backoff or Backoff()
     params: dict[str, Any] = {
         "TableName": table,
         "Segment": segment.segment,
         "TotalSegments": segment.total_segments,
-        "ReturnConsumedCapacity": "TOTAL",
     }
+    if request_capacity:
+        params["ReturnConsumedCapacity"] = "TOTAL"
     if limit:
         params["Limit"] = limit
     start = item_from_wire(segment.start_key) if segment.start_key else None
@@ -111,6 +115,8 @@ def scan_pages(
                 sleep(wait)
         response = call_with_retries(lambda: client.scan(**params), error_kind, backoff, sleep, stats=stats)
         consumed = float((response.get("ConsumedCapacity") or {}).get("CapacityUnits", 0.0))
+        if not request_capacity and limiter is not None:
+            consumed = 0.5 * -(-sum(item_size(i) for i in response.get("Items", [])) // 4096)
         if limiter is not None:
             limiter.charge(consumed, clock())
         start = response.get("LastEvaluatedKey")
