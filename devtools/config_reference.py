@@ -55,7 +55,7 @@ SCYLLA_KEYS = frozenset(
     + [f"target.{k}" for k in _ENDPOINT_KEYS]
     + [f"target.{k}" for k in ("writeThroughput", "throughputWritePercent", "billingMode",
                                "removeConsumedCapacity", "maxItemsPerBatch", "streamChanges",
-                               "skipInitialSnapshotTransfer", "maxMapTasks")]
+                               "skipInitialSnapshotTransfer", "maxMapTasks", "path")]
     # Alternator client settings: at the top of a type alternator section (its current layout), or
     # nested under ``alternator`` (its earlier one).
     + [f"{side}.{nest}{k}" for side in ("source", "target") for nest in ("", "alternator.")
@@ -69,9 +69,10 @@ SCYLLA_KEYS = frozenset(
 )
 
 #: What to call each member of a discriminated union (``target``) in headings.
-VARIANT_NAMES = {"DynamoDBTarget": "DynamoDB-compatible", "MongoTarget": "MongoDB"}
+VARIANT_NAMES = {"DynamoDBTarget": "DynamoDB-compatible", "MongoTarget": "MongoDB",
+                 "DynamoDBS3ExportTarget": "DynamoDB export"}
 #: ``target`` variants that exist in Scylla Migrator (it has no MongoDB target).
-SCYLLA_VARIANTS = frozenset({"DynamoDBTarget"})
+SCYLLA_VARIANTS = frozenset({"DynamoDBTarget", "DynamoDBS3ExportTarget"})
 
 SAME, IGNORED, OURS = "same", "accepted, no effect", "migrator only"
 

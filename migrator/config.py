@@ -360,7 +360,25 @@ class MongoTarget(_Section):
         return f"{parts.scheme}://{'***@' if '@' in parts.netloc else ''}{netloc}{parts.path}"
 
 
-Target = typing.Annotated[Union[DynamoDBTarget, MongoTarget], Field(discriminator="type")]
+class DynamoDBS3ExportTarget(_Section):
+    """``target`` with ``type: dynamodb-s3-export``: files in the layout of a DynamoDB table export."""
+
+    type: Literal["dynamodb-s3-export"]
+    """``dynamodb-s3-export``: write the table as DynamoDB's ``ExportTableToPointInTime`` does (gzipped
+    DYNAMODB_JSON data files and their manifests), for DynamoDB's ImportTable or a
+    ``dynamodb-s3-export`` source."""
+    path: str = Field(min_length=1)
+    """Folder of the export: a local directory or ``s3://bucket/prefix`` (boto3's default credentials,
+    ``AWS_ENDPOINT_URL_S3`` for an S3-compatible store). It must not hold another export. Required."""
+
+    #: An export is a snapshot: no stream is applied to it.
+    stream_changes: typing.ClassVar[bool] = False
+    skip_initial_snapshot_transfer: typing.ClassVar[bool] = False
+    is_alternator: typing.ClassVar[bool] = False
+    table: typing.ClassVar[None] = None
+
+
+Target = typing.Annotated[Union[DynamoDBTarget, MongoTarget, DynamoDBS3ExportTarget], Field(discriminator="type")]
 
 
 class Savepoints(_Section):
@@ -477,8 +495,9 @@ class MigratorConfig(_Section):
     source: DynamoDBSource
     """The DynamoDB or Alternator table to copy. Required."""
     target: Target
-    """Where the items go: a DynamoDB-compatible table (``type: dynamodb`` or ``alternator``) or a MongoDB
-    collection (``type: mongodb``). Required."""
+    """Where the items go: a DynamoDB-compatible table (``type: dynamodb`` or ``alternator``), a MongoDB
+    collection (``type: mongodb``) or files in the layout of a DynamoDB export (``type: dynamodb-s3-export``).
+    Required."""
     savepoints: Optional[Savepoints] = None
     """Where progress is recorded so that a rerun resumes. Left out: no savepoint; a rerun starts over."""
     renames: list[Rename] = Field(default_factory=list)
@@ -616,6 +635,12 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
                             "(host: http://scylla, port: 8000)")
         if section.alternator_setting("rack") and not section.alternator_setting("datacenter"):
             problems.append(f"{name}.rack: a rack is within a datacenter; set {name}.datacenter too")
+    if isinstance(tgt, DynamoDBS3ExportTarget) and config.validation and config.validation.copy_missing_rows:
+        problems.append("validation.copyMissingRows: an export's files cannot be rewritten item by item; write the "
+                        "export again to a new target.path instead")
+    if isinstance(tgt, DynamoDBS3ExportTarget) and not reachable_from_python(tgt.path):
+        problems.append(f"target.path: {tgt.path} is not reachable from Python executors, which write the data "
+                        "files; use a local or shared path, or s3://")
     if src.type == "alternator" and tgt.stream_changes:
         problems.append(
             "target.streamChanges: the source is an Alternator table, which has no DynamoDB Stream to follow; "
@@ -625,7 +650,7 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
         if not tgt.uri.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
             problems.append("target.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may "
                             "hold a password)")
-    elif tgt.batch_size > DYNAMODB_MAX_BATCH and not tgt.is_alternator:
+    elif isinstance(tgt, DynamoDBTarget) and tgt.batch_size > DYNAMODB_MAX_BATCH and not tgt.is_alternator:
         problems.append(
             f"target.maxItemsPerBatch: got {tgt.batch_size}; AWS DynamoDB accepts at most "
             f"{DYNAMODB_MAX_BATCH} items per BatchWriteItem (up to {ALTERNATOR_MAX_BATCH} is for Alternator)"
@@ -664,7 +689,7 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             f"streaming.checkpointLocation: {checkpoint} is not reachable from Python executors, which record "
             "each micro-batch's shard positions beside the checkpoint; use a local or shared path, or s3://"
         )
-    if not isinstance(tgt, MongoTarget) and _place(src, src.table) == _place(tgt, config.target_table):
+    if isinstance(tgt, DynamoDBTarget) and _place(src, src.table) == _place(tgt, config.target_table):
         problems.append(
             f"target.table: the target is the source table itself ({src.table!r} at the same "
             "endpoint, region and credentials); set target.table, target.endpoint or target.region"

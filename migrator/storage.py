@@ -134,6 +134,39 @@ def put_bytes(path: str, data: bytes) -> None:
         raise _s3_error(exc, path) from exc
 
 
+def upload_file(local: str, path: str) -> None:
+    """Copy a local file to the S3 ``path`` (multipart when large)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(path)
+    try:
+        _s3().upload_file(local, bucket, key)
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, path) from exc
+
+
+def open_binary(path: str) -> Any:
+    """A binary file object reading the file or object from its start (close it when done)."""
+    if not is_s3(path):
+        return open(path, "rb")
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(path)
+    try:
+        return _s3().get_object(Bucket=bucket, Key=key)["Body"]
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, path) from exc
+
+
+def exists(path: str) -> bool:
+    """Whether the file or object is there."""
+    try:
+        open_binary(path).close()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def list_names(directory: str, suffix: str = "") -> list[str]:
     """Full paths of the files directly under ``directory`` that end with ``suffix``, sorted."""
     if not is_s3(directory):

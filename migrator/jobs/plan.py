@@ -77,6 +77,11 @@ class SnapshotPlan:
         """Create (or drop, rename) the target as planned."""
         backend_for(self.config.target).prepare(self.config, PlannedTarget(self.target, self.writer_spec))
 
+    def finish_target(self) -> None:
+        """Once every segment is in (an export writes its manifests)."""
+        backend_for(self.config.target).finish(self.config, PlannedTarget(self.target, self.writer_spec),
+                                               self.savepoint)
+
     @property
     def copies_snapshot(self) -> bool:
         target = self.config.target

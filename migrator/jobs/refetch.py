@@ -41,7 +41,7 @@ class Sides:
 def detail(sides: Sides, differences: list[dict], keys: list[dict], tolerance: float) -> list[dict]:
     """Name the attributes of key-level differences found by digest (fetched again by key)."""
     wanted = [k for d, k in zip(differences, keys) if d["kind"] == "different" and d["attribute"] is None]
-    if not wanted:
+    if not wanted or not sides.target.fetches_by_key:
         return differences
     source, target = sides.source_items(wanted, as_target=True), sides.target_items(wanted)
     out = []

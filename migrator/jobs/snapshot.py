@@ -75,7 +75,7 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
     dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target.name}-segment{seg.segment}")
                    if task.dead_letter_dir else None)
     scan_stats = RetryStats()
-    writer = task.target.writer(dead_letter=dead_letter, limiter=write_limiter, snapshot=True)
+    writer = task.target.writer(dead_letter=dead_letter, limiter=write_limiter, snapshot=True, partition=seg.segment)
 
     def retries() -> dict[str, int]:
         w = writer.stats
@@ -236,6 +236,8 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
     if not plan.segments:
         log.info("snapshot %s: every segment is already copied (savepoint %s); nothing to do",
                  plan.source.name, plan.store.path if plan.store else "-")
+        if plan.savepoint.complete:
+            plan.finish_target()  # again: a run may have stopped between its last segment and this
         _sum_savepoint(plan, result)
         return result
 
@@ -282,6 +284,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
         if r.get("dead_letter_file"):
             result.dead_letter_files.append(r["dead_letter_file"])
     if plan.savepoint.complete:
+        plan.finish_target()
         plan.savepoint.completed_at = time.time()
     monitor.save()
     result.segments_this_run = len(results)

@@ -1,6 +1,6 @@
 """Target backends, by the ``target.type`` that selects them.
 
-Each backend is a folder here (``dynamodb/``, ``mongodb/``) whose module exposes ``BACKEND``, a
+Each backend is a folder here (``dynamodb/``, ``mongodb/``, ``dynamodb_export/``) whose module exposes ``BACKEND``, a
 :class:`~migrator.targets.base.TargetBackend`; jobs find it with :func:`backend_for` and name none.
 A backend is imported only when a configuration selects it, so an optional one's library (pymongo)
 is needed only then.
@@ -17,6 +17,7 @@ BACKENDS: dict[str, str] = {
     "dynamo": "migrator.targets.dynamodb",
     "alternator": "migrator.targets.dynamodb",
     "mongodb": "migrator.targets.mongodb",
+    "dynamodb-s3-export": "migrator.targets.dynamodb_export",
 }
 
 

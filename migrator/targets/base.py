@@ -32,8 +32,13 @@ class TargetSpec(Protocol):
 
     def describe(self) -> str: ...
 
-    def writer(self, dead_letter: Any, dedupe: bool = False, limiter: Any = None, snapshot: bool = False) -> Any:
-        """A :class:`~migrator.targets.pipeline.BatchingWriter` of puts and deletes by key."""
+    #: Whether :meth:`fetch` works (an export cannot be read by key: the validator names no attribute then).
+    fetches_by_key: bool
+
+    def writer(self, dead_letter: Any, dedupe: bool = False, limiter: Any = None, snapshot: bool = False,
+               partition: int = 0) -> Any:
+        """A writer of puts and deletes by key (``put``, ``delete``, ``mark``, ``committed``, ``flush``,
+        ``close``, ``stats``), for the snapshot's partition ``partition`` or a stream batch."""
 
     def stored(self, item: dict) -> dict:
         """``item`` (DynamoDB JSON, target names) as the target holds it and reads it back."""
@@ -72,3 +77,6 @@ class TargetBackend(Protocol):
 
     def read_partitions(self, config: Any, spec: Any, cores: int) -> tuple[list[Any], int]:
         """The target's read partitions for the validator, and its item count estimate."""
+
+    def finish(self, config: Any, planned: PlannedTarget, savepoint: Any) -> None:
+        """After the last partition of the snapshot is written (an export writes its manifests)."""

@@ -31,6 +31,9 @@ def scylla_layout(name: str, ddb, table: str, tmp_path, **changes) -> dict:
     data = yaml.safe_load((SCYLLA / name).read_text())
     source, target = ddb
     for side, server in (("source", source), ("target", target)):
+        if data[side]["type"] == "dynamodb-s3-export":
+            data[side]["path"] = str(tmp_path / "export")
+            continue
         data[side]["endpoint"] = {"host": "http://127.0.0.1", "port": server.port}
         data[side]["table"] = table
     data["savepoints"]["path"] = str(tmp_path / "savepoints")
@@ -149,6 +152,17 @@ def test_alternator_on_both_sides_with_client_settings(ddb, spark, table_name, t
     assert assert_same_items(ddb, table_name, table_name) == 90
 
 
+def test_to_an_s3_export(ddb, spark, table_name, tmp_path):
+    from tests.integration.test_export_target import export_items, local_reader
+
+    source, _ = ddb
+    datagen.create_table(source.client(), table_name)
+    datagen.put_items(source.client(), table_name, datagen.all_types_items() + datagen.generate_items(70, seed=143))
+    copy(spark, parse_config(scylla_layout("s3export.yaml", ddb, table_name, tmp_path)))
+    _, exported = export_items(local_reader, str(tmp_path / "export"))
+    assert datagen.by_key(exported) == datagen.by_key(datagen.scan_all(source.client(), table_name))
+
+
 def test_streaming(ddb, table_name, tmp_path):
     source, target = ddb
     datagen.create_table(source.client(), table_name)
@@ -194,5 +208,5 @@ def test_streaming_without_the_snapshot(ddb, table_name, tmp_path):
 
 def test_every_scenario_file_is_run_here():
     tested = {"basic", "renames", "part1", "part2", "ttl", "secondary-indexes", "copy-missing-rows", "issue-103",
-              "alternator-settings", "streaming", "streaming-skip-snapshot", "earlier-layout"}
+              "alternator-settings", "streaming", "streaming-skip-snapshot", "s3export", "earlier-layout"}
     assert {os.path.splitext(n)[0] for n in os.listdir(SCYLLA)} == tested

@@ -51,5 +51,8 @@ class DynamoDBBackend:
         info = describe_table(spec.client_spec.dynamodb(), spec.table, spec.client_spec.describe())
         return segment_groups(info.size_bytes, cores, config.source.scan_segments), info.item_count
 
+    def finish(self, config: Any, planned: PlannedTarget, savepoint: Any) -> None:
+        """Nothing more to write once the items are in."""
+
 
 BACKEND = DynamoDBBackend()

@@ -32,6 +32,8 @@ class DynamoDBTargetSpec:
     batch_size: int = 25
     concurrency: int = 4
     request_capacity: bool = False
+    #: The validator may fetch items by key (see TargetSpec).
+    fetches_by_key = True
 
     @property
     def name(self) -> str:
@@ -41,7 +43,7 @@ class DynamoDBTargetSpec:
         return f"{self.table} ({self.client_spec.describe()})"
 
     def writer(self, dead_letter: DeadLetterWriter | None, dedupe: bool = False,
-               limiter: RateLimiter | None = None, snapshot: bool = False) -> "DynamoDBWriter":
+               limiter: RateLimiter | None = None, snapshot: bool = False, partition: int = 0) -> "DynamoDBWriter":
         return DynamoDBWriter(shared_client(self.client_spec, "dynamodb"), self.table, self.key_names,
                               batch_size=self.batch_size, concurrency=self.concurrency, limiter=limiter,
                               request_capacity=self.request_capacity and limiter is not None,

@@ -75,5 +75,8 @@ class MongoBackend:
             client.close()
         return list(zip(bounds, bounds[1:])), count
 
+    def finish(self, config: Any, planned: PlannedTarget, savepoint: Any) -> None:
+        """Nothing more to write once the items are in."""
+
 
 BACKEND = MongoBackend()

@@ -56,6 +56,8 @@ class MongoTargetSpec:
     concurrency: int = 4
     write_concern: dict[str, Any] = field(default_factory=dict)
     redacted_uri: str = ""
+    #: The validator may fetch items by key (see TargetSpec).
+    fetches_by_key = True
 
     @property
     def name(self) -> str:

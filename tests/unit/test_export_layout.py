@@ -1,0 +1,66 @@
+"""The export layout's pieces: data file lines, manifest keys, and a data file published whole."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import pytest
+
+from devtools import datagen
+from migrator.errors import TargetError
+from migrator.targets.dynamodb_export.layout import data_file_path, files_manifest, item_line, items_of
+from migrator.targets.dynamodb_export.writer import ExportTargetSpec
+
+
+def test_every_type_survives_a_data_file_line():
+    items = datagen.all_types_items()
+    lines = [item_line(item) for item in items]
+    assert all(line.endswith(b"\n") and json.loads(line).keys() == {"Item"} for line in lines)
+    assert list(items_of(iter(lines + [b"\n"]))) == items
+
+
+def test_a_line_that_is_not_an_item_names_its_number():
+    with pytest.raises(ValueError, match="line 2 is not an export item"):
+        list(items_of(iter([item_line({"pk": {"S": "a"}}), b'{"pk": {"S": "b"}}\n'])))
+
+
+def test_data_file_keys_relative_to_the_folder_or_to_the_bucket():
+    folder = "s3://b/exports/AWSDynamoDB/0171-abc"
+    assert data_file_path(folder, "data/00001.json.gz", "s3://b") == f"{folder}/data/00001.json.gz"
+    aws = "exports/AWSDynamoDB/0171-abc/data/x1.json.gz"
+    assert data_file_path(folder, aws, "s3://b") == f"s3://b/{aws}"
+    assert data_file_path("/tmp/e", "data/00000.json.gz", None) == "/tmp/e/data/00000.json.gz"
+    assert files_manifest([("data/00000.json.gz", 3)]) == '{"itemCount": 3, "dataFileS3Key": "data/00000.json.gz"}\n'
+
+
+def test_a_data_file_appears_whole_or_not_at_all(tmp_path):
+    spec = ExportTargetSpec(str(tmp_path), ["pk"], "t")
+    path = tmp_path / "data" / "00004.json.gz"
+    failed = spec.writer(partition=4)
+    failed.put({"pk": {"S": "a"}})
+    failed.mark("token")
+    assert failed.committed() is None
+    failed.close()  # a failed task: closed without a flush
+    assert not path.exists()
+
+    writer = spec.writer(partition=4)
+    for n in range(3):
+        writer.put({"pk": {"S": f"k{n}"}, "b": {"B": bytes([n, 255])}})
+    writer.mark("token")
+    writer.flush()
+    writer.close()
+    assert writer.committed() == "token" and writer.stats.puts == 3
+    assert list(spec.read(str(path))) == [{"pk": {"S": f"k{n}"}, "b": {"B": bytes([n, 255])}} for n in range(3)]
+    assert len(gzip.decompress(path.read_bytes()).splitlines()) == 3
+    assert not any(name.startswith("export-") for name in os.listdir(tmp_path / "data"))
+
+    empty = spec.writer(partition=5)
+    empty.flush()
+    empty.close()
+    assert not (tmp_path / "data" / "00005.json.gz").exists()
+    refusing = spec.writer(partition=6)
+    with pytest.raises(TargetError, match="takes no deletes"):
+        refusing.delete({"pk": {"S": "a"}})
+    refusing.close()
