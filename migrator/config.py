@@ -2,7 +2,8 @@
 
 A Scylla Migrator DynamoDB configuration loads unchanged: the keys keep their camelCase names
 (``scanSegments``, ``throughputReadPercent``...). Keys that only make sense to Scylla Migrator's
-JVM clients are accepted and listed in ``IGNORED_KEYS`` so that a user knows they have no effect.
+JVM clients are accepted, and their descriptions start with ``WITHOUT_EFFECT_MARK``, so that the
+reference and a warning tell a user they have no effect.
 
 ``load_config`` reads a file, checks every field and every cross-field rule, and raises one
 :class:`~migrator.errors.ConfigError` listing all the problems found, before any Spark work.
@@ -198,6 +199,7 @@ class _DynamoDBEndpoint(_Section):
 
 
 class _DynamoDBSource(_DynamoDBEndpoint):
+    """The keys of a DynamoDB source of its own (see :class:`DynamoDBSource`)."""
 
     table: TableName
     """Name of the table to copy. Required."""
@@ -224,6 +226,7 @@ class _DynamoDBSource(_DynamoDBEndpoint):
 
 
 class _DynamoDBTarget(_DynamoDBEndpoint):
+    """The keys of a DynamoDB-compatible target of its own (see :class:`DynamoDBTarget`)."""
 
     table: Optional[TableName] = None
     """Name of the target table; created when missing, with the source's keys, indexes, billing mode and
