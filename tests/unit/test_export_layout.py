@@ -36,7 +36,7 @@ def test_data_file_keys_relative_to_the_folder_or_to_the_bucket():
 
 
 def test_a_data_file_appears_whole_or_not_at_all(tmp_path):
-    spec = ExportTargetSpec(str(tmp_path), ["pk"], "t")
+    spec = ExportTargetSpec(str(tmp_path), ["pk"])
     path = tmp_path / "data" / "00004.json.gz"
     failed = spec.writer(partition=4)
     failed.put({"pk": {"S": "a"}})

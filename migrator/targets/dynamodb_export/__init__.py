@@ -48,7 +48,7 @@ class ExportBackend:
     def plan(self, config: Any, source: TableInfo, key_names: list[str], resuming: bool,
              now: float | None = None) -> PlannedTarget:
         path = config.target.path
-        spec = ExportTargetSpec(path, key_names, source.name)
+        spec = ExportTargetSpec(path, key_names)
         finished = storage.exists(storage.join(path, SUMMARY))
         started = bool(storage.list_names(storage.join(path, "data"), ".json.gz"))
         problems = []

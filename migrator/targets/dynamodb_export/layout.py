@@ -10,6 +10,7 @@ relative to the folder; AWS writes them as keys of the bucket; :func:`data_file_
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Iterator, Mapping
 
 from ...convert import item_from_wire, item_to_wire
@@ -75,6 +76,4 @@ def data_file_path(folder: str, key: str, bucket_root: str | None) -> str:
 
 
 def _iso(seconds: float) -> str:
-    import time
-
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))

@@ -27,7 +27,6 @@ class ExportTargetSpec:
 
     path: str
     key_names: list[str]
-    table: str
     #: The validator cannot fetch an item by key from an export (it would read every file).
     fetches_by_key = False
 
