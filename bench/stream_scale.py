@@ -133,15 +133,16 @@ class MigratorRun:
     def _run(self) -> None:
         from migrator.jobs.streaming import run_streaming
         from migrator.metrics import Metrics
+        from migrator.sources.dynamodb.backend import BACKEND, DynamoDBSourceSpec
 
         metrics = Metrics(self.metrics_path)
         patch = (mock.patch("migrator.sources.dynamodb.with_client_spec", self.baseline) if self.baseline
                  else contextlib.nullcontext())
         try:
             with patch:
-                self.result = run_streaming(self.spark, self.source, self.sim.stream_arn(), self.task, "bench",
-                                            self.checkpoint, 1.0, 10_000, None, self.stop, metrics=metrics,
-                                            read_partitions=2)
+                self.result = run_streaming(self.spark, BACKEND, DynamoDBSourceSpec(self.source, "bench"),
+                                            self.sim.stream_arn(), self.task, "bench", self.checkpoint, 1.0, 10_000,
+                                            None, self.stop, metrics=metrics, read_partitions=2)
         except BaseException as exc:  # noqa: BLE001 - reported by the bench
             self.error = exc
         finally:

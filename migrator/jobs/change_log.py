@@ -45,7 +45,7 @@ from ..errors import MigratorError
 from ..metrics import Metrics
 from ..progress import RateMeter, progress_line
 from .hadoop_files import HadoopFiles
-from .streaming import ApplyTask, apply_partition, open_stream, raise_if_failed
+from .streaming import ApplyTask, apply_partition, raise_if_failed
 from .ui import spark_job
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,9 @@ class Capture:
 
     def start(self, first_batch_seconds: float = FIRST_BATCH_SECONDS) -> "Capture":
         """Start the query and wait for its first batch (the pin's proof), or its failure."""
-        stream = open_stream(self.spark, checkpoint=self.checkpoint, trigger_seconds=self.trigger_seconds,
-                             read_partitions=1, **self.open_args)
+        args = dict(self.open_args)
+        stream = args.pop("source").open_stream(self.spark, checkpoint=self.checkpoint,
+                                                trigger_seconds=self.trigger_seconds, read_partitions=1, **args)
         self.query = (stream.writeStream.queryName(f"capture {self.table}")
                       .option("checkpointLocation", self.checkpoint)
                       .trigger(processingTime=f"{self.trigger_seconds} seconds")

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 from ..errors import SavepointError, SourceError, StreamTrimmedError
 from ..metrics import Metrics
-from ..sources.dynamodb.table import describe_table, enable_stream, stream_problem
 from .plan import SnapshotPlan
 from .snapshot import run_snapshot
 from .change_log import Capture, CaptureWriter, ChangeLog, LogApplier
@@ -42,12 +41,9 @@ def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float
     A stream pinned by an earlier run of this migration is kept (its pin time too), provided it is
     still the table's stream.
     """
-    config, savepoint = plan.config, plan.savepoint
-    client = plan.source_spec.dynamodb()
-    info = describe_table(client, plan.source.name, plan.source_spec.describe())
-    if info is None:
-        raise SourceError(f"source table {plan.source.name!r} disappeared", plan.source.name)
-    problem = stream_problem(info)
+    config, savepoint, source = plan.config, plan.savepoint, plan.source_backend
+    info = source.stream_state(config, plan.source_spec)
+    problem = source.stream_problem(info)
     if problem:
         raise SourceError(problem, info.name)
     if savepoint.stream_arn:
@@ -66,7 +62,7 @@ def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float
             plan.store.path if plan.store else None)
     if info.stream_arn is None:
         log.info("enabling a %s stream on %s", config.streaming.view_type, info.name)
-        arn = enable_stream(client, plan.source_spec.streams(), info.name, config.streaming.view_type)
+        arn = source.enable_stream(plan.source_spec, info, config.streaming.view_type)
     else:
         arn = info.stream_arn
         log.info("using the existing %s stream of %s; the changes it still holds from before the snapshot "
@@ -135,7 +131,7 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
         write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
         task = ApplyTask(target=plan.writer_spec, renames=config.rename_map,
                          dead_letter_dir=config.dead_letter_path, write_rate=write_rate)
-    stream_args = dict(source_spec=plan.source_spec, stream_arn=stream_arn,
+    stream_args = dict(source=plan.source_backend, spec=plan.source_spec, stream_arn=stream_arn,
                        max_records=config.streaming.max_records_per_batch, pinned_at=pinned_at or None)
     capture = None
     try:
@@ -170,7 +166,7 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
             _stop_quietly(capture)
     if streaming is not None:
         streaming.set()
-    result = run_streaming(spark, plan.source_spec, stream_arn, task, plan.source.name, checkpoint,
+    result = run_streaming(spark, plan.source_backend, plan.source_spec, stream_arn, task, plan.source.name, checkpoint,
                            config.streaming.trigger_seconds, config.streaming.max_records_per_batch,
                            stop_when_idle, stop, metrics=metrics, read_partitions=plan.cores,
                            pinned_at=pinned_at or None, skip_through=plan.savepoint.change_log_applied)

@@ -11,16 +11,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..clients import ClientSpec
 from ..config import MigratorConfig
-from ..errors import SavepointError, SourceError
+from ..errors import SavepointError
 from ..savepoints import SavepointStore, SnapshotSavepoint, savepoint_name
-from ..sources.dynamodb.scan import ScanSegment, page_limit, plan_segment_count
-from ..sources.dynamodb.table import describe_table, stream_problem
+from ..sources import backend_for as source_backend_for
+from ..sources.base import Segment
+from ..sources.dynamodb.scan import page_limit
 from ..tables import TableInfo
 from ..targets import backend_for
 from ..targets.base import PlannedTarget
-from ..throttle import DEFAULT_READ_PERCENT, ThroughputCap, throughput_cap
+from ..throttle import ThroughputCap
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ class SnapshotPlan:
 
     Attributes
     ----------
-    segments : list of ScanSegment
-        The segments still to copy, each with its resume key.
+    segments : list of Segment
+        The segments still to copy, each with its resume position.
     savepoint : SnapshotSavepoint
         Loaded from the store when resuming, else new; the run updates it.
     skipped_segments : set of int
@@ -40,12 +40,12 @@ class SnapshotPlan:
     """
 
     config: MigratorConfig
-    source_spec: ClientSpec
+    source_spec: Any     # the source backend's SourceSpec, what tasks read with
     source: TableInfo
     target: Any          # the target backend's plan (TargetPlanLike)
     writer_spec: Any     # the target backend's TargetSpec, what tasks write with
     total_segments: int
-    segments: list[ScanSegment]
+    segments: list[Segment]
     skipped_segments: set[int]
     read_cap: ThroughputCap
     write_cap: ThroughputCap
@@ -72,6 +72,10 @@ class SnapshotPlan:
                 f"streaming.changeLog: the capture needs a core of its own beside the snapshot, and this Spark has "
                 f"{self.cores}; give it at least 2 (--master 'local[2]') or set streaming.changeLog: false")
         return problems
+
+    @property
+    def source_backend(self) -> Any:
+        return source_backend_for(self.config.source)
 
     def prepare_target(self) -> None:
         """Create (or drop, rename) the target as planned."""
@@ -158,14 +162,9 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
     SavepointError
         A savepoint exists but cannot apply (for example, its target was dropped).
     """
-    source_spec = ClientSpec.from_config(config.source)
-    source = describe_table(source_spec.dynamodb(), config.source.table, source_spec.describe())
-    if source is None:
-        raise SourceError(
-            f"source table {config.source.table!r} not found at {source_spec.describe()}; "
-            "check source.table, source.region and source.endpoint",
-            config.source.table,
-        )
+    source_backend = source_backend_for(config.source)
+    described = source_backend.describe(config)
+    source, source_spec = described.info, described.spec
     store = None
     savepoint = None
     if config.savepoints is not None:
@@ -184,7 +183,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
             store.path,
         )
     if savepoint is None:
-        total = plan_segment_count(source.size_bytes, cores, config.source.scan_segments)
+        total = source_backend.segment_count(config, source, cores)
         savepoint = SnapshotSavepoint(
             source_table=source.name, target_table=config.target_table, total_segments=total,
             source_endpoint=source_spec.describe(), target_endpoint=target.spec.describe(),
@@ -204,13 +203,12 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
             )
         skipped |= set(config.skip_segments)
     segments = [
-        ScanSegment(n, total, savepoint.segments[n].last_key if n in savepoint.segments else None)
+        Segment(n, total, savepoint.segments[n].last_key if n in savepoint.segments else None)
         for n in range(total) if n not in skipped
     ]
     captures = _captures(config, savepoint, segments)
     tasks = config.source.max_map_tasks or max(1, min(len(segments), snapshot_slots(cores, captures)))
-    read_cap = throughput_cap(config.source.read_throughput, source.read_capacity,
-                              config.source.throughput_read_percent, DEFAULT_READ_PERCENT, tasks)
+    read_cap = source_backend.read_cap(config, source, tasks)
     write_cap = backend.write_cap(config, target, tasks)
     return SnapshotPlan(
         config=config, source_spec=source_spec, source=source, target=target.plan, writer_spec=target.spec,
@@ -219,7 +217,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         scan_limit=page_limit(read_cap.per_task, write_cap.per_task, source.average_item_bytes),
         cores=cores, savepoint=savepoint, store=store, resumed=resumed,
         now=time.time() if now is None else now,
-        stream_problem=stream_problem(source) if config.target.stream_changes else None,
+        stream_problem=source_backend.stream_problem(source) if config.target.stream_changes else None,
         captures=captures,
     )
 
@@ -229,7 +227,7 @@ def snapshot_slots(cores: int, captures: bool) -> int:
     return max(1, cores - 1) if captures else max(1, cores)
 
 
-def _captures(config: MigratorConfig, savepoint: SnapshotSavepoint, segments: list[ScanSegment]) -> bool:
+def _captures(config: MigratorConfig, savepoint: SnapshotSavepoint, segments: list[Segment]) -> bool:
     """Whether the stream is captured into the change log: a snapshot with stream changes still to copy."""
     target = config.target
     copies = not target.skip_initial_snapshot_transfer

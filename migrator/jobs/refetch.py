@@ -17,7 +17,7 @@ from ..validation import compare_items, key_id
 class Sides:
     """Fetching items by key from both sides (for details and fixes); built where it is used.
 
-    ``source`` and ``target`` have ``fetch(keys)``: a source reader, and the target's spec.
+    ``source`` and ``target`` have ``fetch(keys)``: the source's spec, and the target's.
     """
 
     def __init__(self, source: Any, renames: dict[str, str], target: Any, key_names: list[str]):
@@ -41,7 +41,7 @@ class Sides:
 def detail(sides: Sides, differences: list[dict], keys: list[dict], tolerance: float) -> list[dict]:
     """Name the attributes of key-level differences found by digest (fetched again by key)."""
     wanted = [k for d, k in zip(differences, keys) if d["kind"] == "different" and d["attribute"] is None]
-    if not wanted or not sides.target.fetches_by_key:
+    if not wanted or not (sides.source.fetches_by_key and sides.target.fetches_by_key):
         return differences
     source, target = sides.source_items(wanted, as_target=True), sides.target_items(wanted)
     out = []

@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..clients import ClientSpec
-from ..convert import item_to_wire, rename_item, ttl_expired
+from ..convert import rename_item, ttl_expired
 from ..deadletter import DeadLetterWriter
 from ..errors import TargetError
 from ..metrics import Metrics
 from ..progress import ProgressAddress, ProgressClient, ProgressServer, RateMeter, progress_line
-from ..sources.dynamodb.scan import ScanSegment, scan_pages
+from ..sources.base import Segment
 from ..throttle import RateLimiter, RetryStats
 from .plan import SnapshotPlan
 from .ui import spark_job
@@ -31,12 +30,11 @@ log = logging.getLogger(__name__)
 class SegmentTask:
     """Everything one task needs, as plain picklable values (clients are built in the task)."""
 
-    segment: ScanSegment
+    segment: Segment
     base_items: int
     base_skipped: int
-    source: ClientSpec
-    target: Any  # DynamoDBTargetSpec or MongoTargetSpec
-    source_table: str
+    source: Any  # the source backend's SourceSpec
+    target: Any  # the target backend's TargetSpec
     renames: dict[str, str]
     ttl_attribute: str | None
     now: float
@@ -45,11 +43,10 @@ class SegmentTask:
     write_rate: float | None
     dead_letter_dir: str | None
     progress: ProgressAddress | None
-    scan_capacity: bool = True  # ask Scan for its consumed capacity (not with removeConsumedCapacity)
 
 
 def copy_segment(task: SegmentTask) -> dict[str, Any]:
-    """Scan one segment and write every live item to the target. Runs on an executor.
+    """Read one segment and write every live item to the target. Runs on an executor.
 
     Returns
     -------
@@ -68,7 +65,6 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
         progress.close()
         return {"segment": seg.segment, "items": known.items, "skipped": known.skipped, "resumed": True}
     resumed_from = items
-    source = task.source.dynamodb(retries=1)
     now = time.monotonic()
     read_limiter = RateLimiter(task.read_rate, now) if task.read_rate else None
     write_limiter = RateLimiter(task.write_rate, now) if task.write_rate else None
@@ -85,17 +81,16 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
 
     progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts, retries)
     try:
-        segment = ScanSegment(seg.segment, seg.total_segments, start_key)
-        for page in scan_pages(source, task.source_table, segment, limit=task.scan_limit,
-                               limiter=read_limiter, stats=scan_stats, request_capacity=task.scan_capacity):
-            for item in page.items:
+        segment = Segment(seg.segment, seg.total_segments, start_key)
+        for page, position in task.source.pages(segment, task.scan_limit, read_limiter, scan_stats):
+            for item in page:
                 if ttl_expired(item, task.ttl_attribute, task.now):
                     skipped += 1
                     continue
                 writer.put(rename_item(item, task.renames))
                 items += 1
-            if page.last_key is not None:
-                writer.mark((item_to_wire(page.last_key), items, skipped))
+            if position is not None:
+                writer.mark((position, items, skipped))
         writer.flush()
         progress.finish(items, skipped, retries())
     finally:
@@ -301,7 +296,7 @@ def _sum_savepoint(plan: SnapshotPlan, result: SnapshotResult) -> None:
     result.skipped = sum(s.skipped for s in plan.savepoint.segments.values() if s.done)
 
 
-def _task(plan: SnapshotPlan, segment: ScanSegment, address: ProgressAddress) -> SegmentTask:
+def _task(plan: SnapshotPlan, segment: Segment, address: ProgressAddress) -> SegmentTask:
     config = plan.config
     state = plan.savepoint.segments.get(segment.segment)
     write_cap = plan.write_cap.per_task
@@ -311,7 +306,6 @@ def _task(plan: SnapshotPlan, segment: ScanSegment, address: ProgressAddress) ->
         base_skipped=state.skipped if state and segment.start_key else 0,
         source=plan.source_spec,
         target=plan.writer_spec,
-        source_table=plan.source.name,
         renames=config.rename_map,
         ttl_attribute=plan.source.ttl_attribute,
         now=plan.now,
@@ -320,5 +314,4 @@ def _task(plan: SnapshotPlan, segment: ScanSegment, address: ProgressAddress) ->
         write_rate=write_cap,
         dead_letter_dir=config.dead_letter_path,
         progress=address,
-        scan_capacity=config.source.remove_consumed_capacity is not True,
     )

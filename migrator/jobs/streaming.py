@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..changes import BatchCounts, batch_line, last_changes, record_lags, stream_order
-from ..clients import ClientSpec
 from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError, remote_error
 from ..metrics import Metrics
@@ -176,26 +175,7 @@ class BatchApplier:
         return not self.failed and (self.drained or self.idle_seen > self.batch_ended)
 
 
-def open_stream(spark: Any, source_spec: ClientSpec, stream_arn: str, checkpoint: str, trigger_seconds: float,
-                max_records: int, read_partitions: int, pinned_at: float | None = None) -> Any:
-    """The streaming DataFrame of the source's stream, for a query checkpointed in ``checkpoint``.
-
-    The capture and replication read with it in turn, on the same checkpoint: replication goes on
-    from the capture's last batch.
-    """
-    from ..sources.dynamodb import positions_path, with_client_spec
-
-    spark.dataSource.register(with_client_spec(source_spec))
-    # A task may read as long as a trigger lasts: a shard with a backlog keeps its pace meanwhile.
-    stream = (spark.readStream.format("dynamodb-streams").option("streamArn", stream_arn)
-              .option("maxRecordsPerTrigger", str(max_records)).option("positionsPath", positions_path(checkpoint))
-              .option("readPartitions", str(read_partitions)).option("readSeconds", str(max(1.0, trigger_seconds))))
-    if pinned_at:
-        stream = stream.option("pinnedAt", repr(pinned_at))
-    return stream.load()
-
-
-def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: ApplyTask, source_table: str,
+def run_streaming(spark: Any, source: Any, source_spec: Any, stream_arn: str, task: ApplyTask, source_table: str,
                   checkpoint: str, trigger_seconds: float, max_records: int, stop_when_idle: float | None,
                   stop: threading.Event, clock: Callable[[], float] = time.monotonic,
                   metrics: Metrics | None = None, read_partitions: int = 2,
@@ -205,17 +185,16 @@ def run_streaming(spark: Any, source_spec: ClientSpec, stream_arn: str, task: Ap
     A stop lets the batch in flight finish first, so the checkpoint and the target agree.
     ``read_partitions``: tasks per batch (about one per core), each reading many shards.
     ``pinned_at``: when the stream was pinned; the first batch proves that no change since is gone.
-    ``skip_through``: the last batch of the checkpoint that the change log applied.
+    ``skip_through``: the last batch of the checkpoint that the change log applied. ``source`` is the
+    source's backend (a :class:`~migrator.sources.base.StreamSource`), ``source_spec`` its spec.
     """
-    from ..sources.dynamodb import positions_path, read_stats
-
     label = f"replicate {source_table}"
     applier = BatchApplier(task, label, source_table, metrics,
-                           read_stats=functools.partial(read_stats, positions_path(checkpoint)),
+                           read_stats=source.read_stats(checkpoint),
                            run=partition_runner(spark.sparkContext, functools.partial(apply_partition, task)),
                            skip_through=skip_through)
-    stream = open_stream(spark, source_spec, stream_arn, checkpoint, trigger_seconds, max_records,
-                         read_partitions, pinned_at)
+    stream = source.open_stream(spark, source_spec, stream_arn, checkpoint, trigger_seconds, max_records,
+                                read_partitions, pinned_at)
     query = (stream.writeStream.queryName(label).option("checkpointLocation", checkpoint)
              .trigger(processingTime=f"{trigger_seconds} seconds").foreachBatch(applier).start())
     log.info("%s: replicating %s into %s (streaming query %s, checkpoint %s)%s", label, stream_arn,

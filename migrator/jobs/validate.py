@@ -20,14 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..clients import ClientSpec
 from ..config import MigratorConfig, Validation
 from ..convert import item_key, item_to_wire, rename_item, ttl_expired
 from ..errors import SourceError
 from ..metrics import Metrics
 from ..progress import CountServer, ProgressAddress, ProgressClient, RateMeter, progress_line
-from ..sources.dynamodb.scan import TableReader, segment_groups
-from ..sources.dynamodb.table import describe_table
+from ..sources import backend_for as source_backend_for
 from ..targets import backend_for
 from ..validation import Difference, compare_items, digest, in_sample, key_id
 from .refetch import Sides, copy_fixes, detail
@@ -150,11 +148,9 @@ def run_validation(spark: Any, config: MigratorConfig, cores: int, now: float | 
     metrics = metrics or Metrics()
     now = time.time() if now is None else now
     started = time.monotonic()
-    source_spec = ClientSpec.from_config(config.source)
-    source = describe_table(source_spec.dynamodb(), config.source.table, source_spec.describe())
-    if source is None:
-        raise SourceError(f"source table {config.source.table!r} not found at {source_spec.describe()}",
-                          config.source.table)
+    source_backend = source_backend_for(config.source)
+    described = source_backend.describe(config)
+    source, reader = described.info, described.spec
     renames = config.rename_map
     key_names = [renames.get(n, n) for n in source.key_names]
     backend = backend_for(config.target)
@@ -166,9 +162,8 @@ def run_validation(spark: Any, config: MigratorConfig, cores: int, now: float | 
     tolerance = settings.floating_point_tolerance
     ttl = renames.get(source.ttl_attribute, source.ttl_attribute) if source.ttl_attribute else None
     common = dict(target=spec, key_names=key_names, sample=sample, full=tolerance > 0, ttl_attribute=ttl, now=now)
-    reader = TableReader(source_spec, source.name)
     source_tasks = [ReadTask("S", reader, part, renames=renames, **common)
-                    for part in segment_groups(source.size_bytes, cores, config.source.scan_segments)]
+                    for part in source_backend.read_partitions(config, source, cores)]
     parts, target_count = backend.read_partitions(config, spec, cores)
     target_tasks = [ReadTask("T", spec, part, renames={}, **common) for part in parts]
     # Interleaved, so that both sides are read at once (two servers busy, not one after the other).

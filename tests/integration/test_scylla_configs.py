@@ -148,7 +148,7 @@ def test_alternator_on_both_sides_with_client_settings(ddb, spark, table_name, t
     datagen.create_table(source.client(), table_name)
     datagen.put_items(source.client(), table_name, datagen.generate_items(90, seed=138))
     plan, _ = copy(spark, parse_config(scylla_layout("alternator-settings.yaml", ddb, table_name, tmp_path)))
-    assert plan.source_spec.max_connections == 12 and plan.writer_spec.client_spec.max_connections == 400
+    assert plan.source_spec.client_spec.max_connections == 12 and plan.writer_spec.client_spec.max_connections == 400
     assert assert_same_items(ddb, table_name, table_name) == 90
 
 

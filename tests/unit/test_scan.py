@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from migrator.convert import item_to_wire
-from migrator.sources.dynamodb.scan import ScanSegment, page_limit, plan_segment_count, scan_pages
+from migrator.sources.base import Segment
+from migrator.sources.dynamodb.scan import page_limit, plan_segment_count, scan_pages
 from migrator.throttle import Backoff, RateLimiter, RetryStats
 
 MIB = 1024 * 1024
@@ -55,7 +56,7 @@ def test_scan_pages_follow_last_evaluated_key_from_a_resume_key_with_binary():
         stats = RetryStats()
         limiter = RateLimiter(rate=1.0, now=0.0)
         slept = []
-        pages = list(scan_pages(ddb, "t1x", ScanSegment(2, 4, item_to_wire(start)), limit=10, limiter=limiter,
+        pages = list(scan_pages(ddb, "t1x", Segment(2, 4, item_to_wire(start)), limit=10, limiter=limiter,
                                 backoff=Backoff(rng=random.Random(1)), clock=lambda: 0.0, sleep=slept.append,
                                 stats=stats))
     assert [p.items for p in pages] == [[{"pk": {"S": "a"}}], [{"pk": {"S": "b"}}]]
@@ -72,7 +73,7 @@ def test_without_consumed_capacity_the_limiter_is_charged_what_dynamodb_would_co
         stub.add_response("scan", {"Items": items}, {"TableName": "t1x", "Segment": 0, "TotalSegments": 1})
         limiter = RateLimiter(rate=1.0, now=0.0)
         slept = []
-        pages = list(scan_pages(ddb, "t1x", ScanSegment(0, 1, None), limiter=limiter, clock=lambda: 0.0,
+        pages = list(scan_pages(ddb, "t1x", Segment(0, 1, None), limiter=limiter, clock=lambda: 0.0,
                                 sleep=slept.append, request_capacity=False))
         assert limiter.delay(0.0) == pytest.approx(1.0)  # 2 RCU (half a unit per 4 KiB) against 1 RCU/s
     assert pages[0].consumed == 2.0 and pages[0].items == items
@@ -83,7 +84,7 @@ def test_scan_errors_that_are_not_retryable_propagate():
     with Stubber(ddb) as stub:
         stub.add_client_error("scan", "ResourceNotFoundException")
         with pytest.raises(ClientError, match="ResourceNotFoundException"):
-            list(scan_pages(ddb, "t1x", ScanSegment(0, 1)))
+            list(scan_pages(ddb, "t1x", Segment(0, 1)))
 
 
 def test_parameters_we_pass_exist_in_the_service_model():
@@ -120,8 +121,8 @@ class PagedFake:
 def test_several_segments_are_scanned_at_once_and_errors_surface():
     from migrator.sources.dynamodb.scan import scan_segments_concurrently
 
-    segments = [ScanSegment(n, 4) for n in range(3)]
+    segments = [Segment(n, 4) for n in range(3)]
     got = [i["pk"]["S"] for i in scan_segments_concurrently(PagedFake(), "t1x", segments)]
     assert sorted(got) == sorted(f"{s}-{p}-{i}" for s in range(3) for p in range(3) for i in range(5))
     with pytest.raises(ValueError, match="boom"):
-        list(scan_segments_concurrently(PagedFake(fail_segment=3), "t1x", [ScanSegment(2, 4), ScanSegment(3, 4)]))
+        list(scan_segments_concurrently(PagedFake(fail_segment=3), "t1x", [Segment(2, 4), Segment(3, 4)]))

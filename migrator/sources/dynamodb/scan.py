@@ -1,6 +1,6 @@
 """Parallel Scan: how many segments, and the paged scan of one segment.
 
-A segment is a plain value (:class:`ScanSegment`) so that Spark can pickle it into a partition; the
+A segment is a plain value (:class:`~migrator.sources.base.Segment`) so that Spark can pickle it into a partition; the
 client is built by the task that scans it.
 """
 
@@ -11,30 +11,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ...clients import ClientSpec, error_kind
+from ...clients import error_kind
 from ...convert import item_from_wire, item_size
 from ...throttle import Backoff, RateLimiter, RetryStats, call_with_retries
+from ..base import Segment
 
 #: One segment per this many bytes of table when the configuration does not say.
 BYTES_PER_SEGMENT = 100 * 1024 * 1024
 #: DynamoDB's limit on TotalSegments.
 MAX_SEGMENTS = 1_000_000
-
-
-@dataclass(frozen=True)
-class ScanSegment:
-    """One Scan segment, and where to start it.
-
-    Attributes
-    ----------
-    start_key : dict or None
-        ``ExclusiveStartKey`` in wire form (binary as base64), from a savepoint; None scans the
-        segment from its beginning.
-    """
-
-    segment: int
-    total_segments: int
-    start_key: dict | None = None
 
 
 @dataclass
@@ -79,7 +64,7 @@ def page_limit(per_task_rcu: float | None, per_task_wcu: float | None, average_i
 def scan_pages(
     client: Any,
     table: str,
-    segment: ScanSegment,
+    segment: Segment,
     limit: int | None = None,
     limiter: RateLimiter | None = None,
     backoff: Backoff | None = None,
@@ -125,7 +110,7 @@ def scan_pages(
             return
 
 
-def scan_segments_concurrently(client: Any, table: str, segments: list[ScanSegment],
+def scan_segments_concurrently(client: Any, table: str, segments: list[Segment],
                                queue_pages: int = 8) -> Iterator[dict[str, Any]]:
     """Every item of several segments, scanned at once by one thread each (Scan is mostly waiting
     on the network, so one task keeps several requests in flight). Order is not kept."""
@@ -136,7 +121,7 @@ def scan_segments_concurrently(client: Any, table: str, segments: list[ScanSegme
     done = object()
     stop = threading.Event()
 
-    def scan(segment: ScanSegment) -> None:
+    def scan(segment: Segment) -> None:
         try:
             for page in scan_pages(client, table, segment):
                 if stop.is_set():
@@ -167,10 +152,10 @@ def scan_segments_concurrently(client: Any, table: str, segments: list[ScanSegme
 SCANS_PER_TASK = 2
 
 
-def segment_groups(size_bytes: int, cores: int, configured: int | None = None) -> list[list[ScanSegment]]:
+def segment_groups(size_bytes: int, cores: int, configured: int | None = None) -> list[list[Segment]]:
     """A whole table's segments for reading it all (the validator), :data:`SCANS_PER_TASK` per partition."""
     total = plan_segment_count(size_bytes, cores, configured) * SCANS_PER_TASK
-    return [[ScanSegment(n, total, None) for n in range(first, min(first + SCANS_PER_TASK, total))]
+    return [[Segment(n, total, None) for n in range(first, min(first + SCANS_PER_TASK, total))]
             for first in range(0, total, SCANS_PER_TASK)]
 
 
@@ -184,21 +169,3 @@ def batch_get(client: Any, table: str, keys: list[dict]) -> list[dict]:
             items.extend(answer.get("Responses", {}).get(table, []))
             request = answer.get("UnprocessedKeys") or {}
     return items
-
-
-@dataclass(frozen=True)
-class TableReader:
-    """Reading a whole table or items by key, for the validator; picklable (the client is built in a call)."""
-
-    client_spec: ClientSpec
-    table: str
-
-    def describe(self) -> str:
-        return f"{self.table} ({self.client_spec.describe()})"
-
-    def read(self, partition: list[ScanSegment]) -> Iterator[dict[str, Any]]:
-        """Every item of a group of segments (see :func:`segment_groups`), scanned at once."""
-        return scan_segments_concurrently(self.client_spec.dynamodb(retries=1), self.table, partition)
-
-    def fetch(self, keys: list[dict]) -> list[dict]:
-        return batch_get(self.client_spec.dynamodb(), self.table, keys)

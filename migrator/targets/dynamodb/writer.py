@@ -15,7 +15,8 @@ from ...clients import ClientSpec, error_code, error_kind, shared_client
 from ...convert import item_key, write_units
 from ...deadletter import DeadLetterWriter
 from ...errors import TargetError
-from ...sources.dynamodb.scan import ScanSegment, TableReader
+from ...sources.base import Segment
+from ...sources.dynamodb.backend import DynamoDBSourceSpec
 from ...throttle import Backoff, RateLimiter, RetriesExhausted, RetryStats, call_with_retries
 from ..pipeline import BatchingWriter
 
@@ -52,11 +53,11 @@ class DynamoDBTargetSpec:
     def stored(self, item: dict) -> dict:
         return item  # a DynamoDB-compatible table holds DynamoDB JSON as it is
 
-    def read(self, partition: list[ScanSegment]) -> Iterator[dict]:
-        return TableReader(self.client_spec, self.table).read(partition)
+    def read(self, partition: list[Segment]) -> Iterator[dict]:
+        return DynamoDBSourceSpec(self.client_spec, self.table).read(partition)
 
     def fetch(self, keys: list[dict]) -> list[dict]:
-        return TableReader(self.client_spec, self.table).fetch(keys)
+        return DynamoDBSourceSpec(self.client_spec, self.table).fetch(keys)
 
 
 class DynamoDBWriter(BatchingWriter):

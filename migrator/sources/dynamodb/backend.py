@@ -1,0 +1,106 @@
+"""DynamoDB (and Alternator) as a source backend: a table described, scanned in segments, followed by its stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from ...clients import ClientSpec
+from ...convert import item_to_wire
+from ...errors import SourceError
+from ...tables import TableInfo
+from ...throttle import DEFAULT_READ_PERCENT, ThroughputCap, throughput_cap
+from ..base import PlannedSource, Segment
+from .scan import batch_get, plan_segment_count, scan_pages, scan_segments_concurrently, segment_groups
+from .table import describe_table, enable_stream, stream_problem
+
+
+@dataclass(frozen=True)
+class DynamoDBSourceSpec:
+    """A table to scan and fetch from; picklable (clients are built in each call, on the executor)."""
+
+    client_spec: ClientSpec
+    table: str
+    request_capacity: bool = True    # ask Scan for its consumed capacity (not with removeConsumedCapacity)
+    fetches_by_key = True
+
+    def describe(self) -> str:
+        return self.client_spec.describe()
+
+    def pages(self, segment: Segment, limit: int | None, limiter: Any, stats: Any) -> Iterator[tuple[list, Any]]:
+        client = self.client_spec.dynamodb(retries=1)
+        for page in scan_pages(client, self.table, segment, limit=limit, limiter=limiter, stats=stats,
+                               request_capacity=self.request_capacity):
+            yield page.items, item_to_wire(page.last_key) if page.last_key is not None else None
+
+    def read(self, partition: list[Segment]) -> Iterator[dict[str, Any]]:
+        """Every item of a group of segments (see :func:`segment_groups`), scanned at once."""
+        return scan_segments_concurrently(self.client_spec.dynamodb(retries=1), self.table, partition)
+
+    def fetch(self, keys: list[dict]) -> list[dict]:
+        return batch_get(self.client_spec.dynamodb(), self.table, keys)
+
+
+class DynamoDBSource:
+    """The driver half: DescribeTable, Scan segments, the read cap, the table's DynamoDB Stream."""
+
+    streams = True
+
+    def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
+        source = config.source
+        client_spec = ClientSpec.from_config(source, max_connections)
+        info = describe_table(client_spec.dynamodb(), source.table, client_spec.describe())
+        if info is None:
+            raise SourceError(f"source table {source.table!r} not found at {client_spec.describe()}; "
+                              "check source.table, source.region and source.endpoint", source.table)
+        return PlannedSource(info, DynamoDBSourceSpec(client_spec, info.name,
+                                                      source.remove_consumed_capacity is not True))
+
+    def segment_count(self, config: Any, info: TableInfo, cores: int) -> int:
+        return plan_segment_count(info.size_bytes, cores, config.source.scan_segments)
+
+    def read_cap(self, config: Any, info: TableInfo, tasks: int) -> ThroughputCap:
+        source = config.source
+        return throughput_cap(source.read_throughput, info.read_capacity, source.throughput_read_percent,
+                              DEFAULT_READ_PERCENT, tasks)
+
+    def read_partitions(self, config: Any, info: TableInfo, cores: int) -> list[list[Segment]]:
+        return segment_groups(info.size_bytes, cores, config.source.scan_segments)
+
+    def stream_problem(self, info: TableInfo) -> str | None:
+        return stream_problem(info)
+
+    def stream_state(self, config: Any, spec: DynamoDBSourceSpec) -> TableInfo:
+        info = describe_table(spec.client_spec.dynamodb(), spec.table, spec.describe())
+        if info is None:
+            raise SourceError(f"source table {spec.table!r} disappeared", spec.table)
+        return info
+
+    def enable_stream(self, spec: DynamoDBSourceSpec, info: TableInfo, view_type: str) -> str:
+        return enable_stream(spec.client_spec.dynamodb(), spec.client_spec.streams(), info.name, view_type)
+
+    def open_stream(self, spark: Any, spec: DynamoDBSourceSpec, stream_arn: str, checkpoint: str,
+                    trigger_seconds: float, max_records: int, read_partitions: int,
+                    pinned_at: float | None = None) -> Any:
+        from . import positions_path, with_client_spec
+
+        spark.dataSource.register(with_client_spec(spec.client_spec))
+        # A task may read as long as a trigger lasts: a shard with a backlog keeps its pace meanwhile.
+        stream = (spark.readStream.format("dynamodb-streams").option("streamArn", stream_arn)
+                  .option("maxRecordsPerTrigger", str(max_records))
+                  .option("positionsPath", positions_path(checkpoint))
+                  .option("readPartitions", str(read_partitions))
+                  .option("readSeconds", str(max(1.0, trigger_seconds))))
+        if pinned_at:
+            stream = stream.option("pinnedAt", repr(pinned_at))
+        return stream.load()
+
+    def read_stats(self, checkpoint: str) -> Callable[[int], Any]:
+        import functools
+
+        from .positions import positions_path, read_stats
+
+        return functools.partial(read_stats, positions_path(checkpoint))
+
+
+BACKEND = DynamoDBSource()
