@@ -61,6 +61,14 @@ SCYLLA_KEYS = frozenset(
     + [f"{side}.{nest}{k}" for side in ("source", "target") for nest in ("", "alternator.")
        for k in _ALTERNATOR_KEYS if nest or k != "maxItemsPerBatch"]
     + ["source.alternator", "target.alternator"]
+    # Its dynamodb-s3-export source (SourceSettings.DynamoDBS3Export).
+    + [f"source.{k}" for k in ("bucket", "manifestKey", "usePathStyleAccess", "tableDescription",
+                               "tableDescription.attributeDefinitions", "tableDescription.attributeDefinitions[].name",
+                               "tableDescription.attributeDefinitions[].type", "tableDescription.keySchema",
+                               "tableDescription.keySchema[].name", "tableDescription.keySchema[].type",
+                               "tableDescription.billingMode", "tableDescription.provisionedThroughput",
+                               "tableDescription.provisionedThroughput.readCapacityUnits",
+                               "tableDescription.provisionedThroughput.writeCapacityUnits")]
     + ["savepoints.path", "savepoints.intervalSeconds", "savepoints.enableParquetFileTracking",
        "savepoints.resumeFromLatest", "renames[].from", "renames[].to"]
     + [f"validation.{k}" for k in ("compareTimestamps", "ttlToleranceMillis", "writetimeToleranceMillis",
@@ -69,10 +77,11 @@ SCYLLA_KEYS = frozenset(
 )
 
 #: What to call each member of a discriminated union (``target``) in headings.
-VARIANT_NAMES = {"DynamoDBTarget": "DynamoDB-compatible", "MongoTarget": "MongoDB",
+VARIANT_NAMES = {"DynamoDBSource": "DynamoDB-compatible", "DynamoDBS3ExportSource": "DynamoDB export",
+                 "DynamoDBTarget": "DynamoDB-compatible", "MongoTarget": "MongoDB",
                  "DynamoDBS3ExportTarget": "DynamoDB export"}
-#: ``target`` variants that exist in Scylla Migrator (it has no MongoDB target).
-SCYLLA_VARIANTS = frozenset({"DynamoDBTarget", "DynamoDBS3ExportTarget"})
+#: ``source`` and ``target`` variants that exist in Scylla Migrator (it has no MongoDB target).
+SCYLLA_VARIANTS = frozenset({"DynamoDBSource", "DynamoDBS3ExportSource", "DynamoDBTarget", "DynamoDBS3ExportTarget"})
 
 SAME, IGNORED, OURS = "same", "accepted, no effect", "migrator only"
 
@@ -249,7 +258,7 @@ def _scylla(path: str, description: str, scylla_side: bool) -> str:
 
 
 def _variants(annotation: Any) -> list[type[BaseModel]]:
-    """The models of a union of sections (``target``), else an empty list."""
+    """The models of a union of sections (``source``, ``target``), else an empty list."""
     bare, _ = _split(annotation)
     if typing.get_origin(bare) in (Union, types.UnionType):
         members = [_model(a) for a in typing.get_args(bare)]

@@ -68,14 +68,25 @@ class ClientSpec:
     max_connections: int = 10
     streams_endpoint_url: str | None = None
     connect_timeout: float = 10.0
+    s3_path_style: bool = False  # address S3 buckets in the path (usePathStyleAccess)
 
     @classmethod
     def from_config(cls, section: _DynamoDBEndpoint, max_connections: int = 10) -> "ClientSpec":
-        """The spec for a ``source`` or DynamoDB ``target`` section; its ``maxConnections`` wins over
+        """The spec for a DynamoDB ``source`` or ``target`` section; its ``maxConnections`` wins over
         ``max_connections``, what the caller's concurrency needs."""
-        creds = section.credentials
         streams = getattr(section, "streams_endpoint", None)  # a source's setting only
         connect_ms = section.alternator_setting("connection_timeout_ms")
+        return cls.from_section(
+            section,
+            max_connections=section.alternator_setting("max_connections") or max_connections,
+            streams_endpoint_url=streams.url() if streams else None,
+            connect_timeout=connect_ms / 1000 if connect_ms else 10.0,
+        )
+
+    @classmethod
+    def from_section(cls, section: Any, **settings: Any) -> "ClientSpec":
+        """The spec for any section with ``endpoint``, ``region`` and ``credentials``, and ``settings``."""
+        creds = section.credentials
         return cls(
             endpoint_url=section.endpoint.url() if section.endpoint else None,
             region=section.region,
@@ -84,9 +95,7 @@ class ClientSpec:
             session_token=creds.session_token if creds else None,
             role_arn=creds.assume_role.arn if creds and creds.assume_role else None,
             role_session_name=creds.assume_role.session_name if creds and creds.assume_role else "migrator",
-            max_connections=section.alternator_setting("max_connections") or max_connections,
-            streams_endpoint_url=streams.url() if streams else None,
-            connect_timeout=connect_ms / 1000 if connect_ms else 10.0,
+            **settings,
         )
 
     def describe(self) -> str:
@@ -127,7 +136,7 @@ class ClientSpec:
         return boto3.Session(botocore_session=core, region_name=region)
 
     def client(self, service: str, retries: int = 10, endpoint_url: str | None = None) -> Any:
-        """A low-level client for ``service`` (``dynamodb``, ``dynamodbstreams``).
+        """A low-level client for ``service`` (``dynamodb``, ``dynamodbstreams``, ``s3``).
 
         ``retries`` counts botocore's attempts, the first included; the copy loops pass 1 so that
         every throttle reaches them, to be retried without limit and counted.
@@ -143,6 +152,7 @@ class ClientSpec:
             # Items come from DynamoDB itself: validating every nested attribute again client-side
             # costs more CPU than the copy (the service still validates).
             parameter_validation=False,
+            s3={"addressing_style": "path"} if self.s3_path_style else None,
         )
         session = self.session()
         if session.region_name is None:

@@ -276,6 +276,86 @@ class DynamoDBTarget(AlternatorClient, _DynamoDBTarget):
     """``target``: a DynamoDB-compatible table (AWS DynamoDB, ScyllaDB Alternator)."""
 
 
+class ExportAttribute(_Section):
+    name: str = Field(min_length=1)
+    """Attribute name. Required."""
+    type: Literal["S", "N", "B"]
+    """Its type: ``S``, ``N`` or ``B``. Required."""
+
+
+class ExportKey(_Section):
+    name: str = Field(min_length=1)
+    """Attribute name, defined in ``attributeDefinitions``. Required."""
+    type: Literal["HASH", "RANGE"]
+    """``HASH`` (partition key) or ``RANGE`` (sort key). Required."""
+
+
+class ExportThroughput(_Section):
+    read_capacity_units: PositiveInt
+    """Read capacity of a created provisioned table. Required."""
+    write_capacity_units: PositiveInt
+    """Write capacity of a created provisioned table. Required."""
+
+
+class ExportTableDescription(_Section):
+    """The exported table's keys and billing, as DynamoDB's ``TableCreationParameters`` has them."""
+
+    attribute_definitions: list[ExportAttribute] = Field(min_length=1)
+    """The key attributes and their types. Required."""
+    key_schema: list[ExportKey] = Field(min_length=1, max_length=2)
+    """The partition key, then the sort key if the table has one. Required."""
+    billing_mode: Optional[Literal["PROVISIONED", "PAY_PER_REQUEST"]] = None
+    """Billing mode of a created target table (unless ``target.billingMode`` says). Left out:
+    ``PAY_PER_REQUEST``."""
+    provisioned_throughput: Optional[ExportThroughput] = None
+    """Capacity of a created provisioned target table. Left out: 1 read and 1 write unit (or
+    ``target.writeThroughput``)."""
+
+
+class DynamoDBS3ExportSource(_Section):
+    """``source`` with ``type: dynamodb-s3-export``: a DynamoDB table export (``ExportTableToPointInTime``)."""
+
+    type: Literal["dynamodb-s3-export"]
+    """``dynamodb-s3-export``: read a full export in DYNAMODB_JSON, in AWS's layout or Scylla Migrator's
+    (or this tool's ``dynamodb-s3-export`` target's)."""
+    bucket: Optional[str] = None
+    """The S3 bucket of the export. Left out: ``manifestKey`` is a local path (an export copied to disk)."""
+    manifest_key: str = Field(min_length=1)
+    """Key of the export's ``manifest-summary.json`` in ``bucket`` (``prefix/AWSDynamoDB/<export id>/
+    manifest-summary.json``), or its local path without a bucket. Required."""
+    table_description: ExportTableDescription
+    """The exported table's keys and billing, which an export's data files do not carry; the target is
+    created from it. Required."""
+    endpoint: Optional[Endpoint] = None
+    """A custom S3 endpoint (an S3-compatible store, LocalStack). Left out: AWS S3 in ``region``."""
+    region: Optional[str] = None
+    """AWS region of the bucket. Left out: the default AWS chain's; ``us-east-1`` with an endpoint."""
+    credentials: Optional[Credentials] = None
+    """Static keys, a role to assume, or both, for S3. Left out: the default AWS credential chain."""
+    use_path_style_access: Optional[bool] = None
+    """``true``: address the bucket in the path (``http://host/bucket/key``), as many S3-compatible stores
+    need. Left out: botocore's choice."""
+
+    #: What a DynamoDB source has and an export has not: the jobs read these from any source.
+    scan_segments: typing.ClassVar[None] = None
+    max_map_tasks: typing.ClassVar[None] = None
+    is_alternator: typing.ClassVar[bool] = False
+
+    @property
+    def table(self) -> str:
+        """A name for the export (savepoints, job names): the folder holding its summary."""
+        folder = self.manifest_key.replace("\\", "/").rstrip("/").rpartition("/")[0]
+        return folder.rpartition("/")[2] or self.bucket or "export"
+
+    @property
+    def manifest_path(self) -> str:
+        """Where the summary is, for messages: ``s3://bucket/key`` or the local path."""
+        return f"s3://{self.bucket}/{self.manifest_key}" if self.bucket else self.manifest_key
+
+
+Source = typing.Annotated[Union[DynamoDBSource, DynamoDBS3ExportSource], Field(discriminator="type")]
+
+
 class MongoWriteConcern(_Section):
     """``target.writeConcern``: MongoDB's write concern for every write."""
 
@@ -495,8 +575,9 @@ class Metrics(_Section):
 class MigratorConfig(_Section):
     """The whole configuration file."""
 
-    source: DynamoDBSource
-    """The DynamoDB or Alternator table to copy. Required."""
+    source: Source
+    """What to copy: a DynamoDB or Alternator table (``type: dynamodb`` or ``alternator``) or a DynamoDB
+    table export (``type: dynamodb-s3-export``). Required."""
     target: Target
     """Where the items go: a DynamoDB-compatible table (``type: dynamodb`` or ``alternator``), a MongoDB
     collection (``type: mongodb``) or files in the layout of a DynamoDB export (``type: dynamodb-s3-export``).
@@ -644,6 +725,8 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
     if isinstance(tgt, DynamoDBS3ExportTarget) and not reachable_from_python(tgt.path):
         problems.append(f"target.path: {tgt.path} is not reachable from Python executors, which write the data "
                         "files; use a local or shared path, or s3://")
+    if isinstance(src, DynamoDBS3ExportSource):
+        problems.extend(_export_source_problems(config))
     if src.type == "alternator" and tgt.stream_changes:
         problems.append(
             "target.streamChanges: the source is an Alternator table, which has no DynamoDB Stream to follow; "
@@ -669,7 +752,7 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             problems.append(f"renames[{i}].to: two attributes would be renamed to {rename.to!r}")
         seen_from.add(rename.from_)
         seen_to.add(rename.to)
-    if config.skip_segments:
+    if config.skip_segments and not isinstance(src, DynamoDBS3ExportSource):
         if src.scan_segments is None:
             problems.append(
                 "skipSegments: needs source.scanSegments, the segment count the savepoint was made with"
@@ -692,11 +775,41 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             f"streaming.checkpointLocation: {checkpoint} is not reachable from Python executors, which record "
             "each micro-batch's shard positions beside the checkpoint; use a local or shared path, or s3://"
         )
-    if isinstance(tgt, DynamoDBTarget) and _place(src, src.table) == _place(tgt, config.target_table):
+    if (isinstance(tgt, DynamoDBTarget) and isinstance(src, DynamoDBSource)
+            and _place(src, src.table) == _place(tgt, config.target_table)):
         problems.append(
             f"target.table: the target is the source table itself ({src.table!r} at the same "
             "endpoint, region and credentials); set target.table, target.endpoint or target.region"
         )
+    return problems
+
+
+def _export_source_problems(config: MigratorConfig) -> list[str]:
+    """A dynamodb-s3-export source: its table description, and what an export cannot do."""
+    src, tgt, problems = config.source, config.target, []
+    described = src.table_description
+    defined = {a.name for a in described.attribute_definitions}
+    kinds = [k.type for k in described.key_schema]
+    if kinds not in (["HASH"], ["HASH", "RANGE"]):
+        problems.append(f"source.tableDescription.keySchema: got {kinds}; list the HASH key, then the RANGE key "
+                        "if the table has one")
+    for key in described.key_schema:
+        if key.name not in defined:
+            problems.append(f"source.tableDescription.keySchema: {key.name!r} is not in attributeDefinitions; "
+                            "define its type (S, N or B) there")
+    if isinstance(tgt, (DynamoDBTarget, MongoTarget)) and not (getattr(tgt, "table", None)
+                                                               or getattr(tgt, "collection", None)):
+        field_name = "collection" if isinstance(tgt, MongoTarget) else "table"
+        problems.append(f"target.{field_name}: an export names no table to default to; set target.{field_name}")
+    if tgt.stream_changes:
+        problems.append("target.streamChanges: an export is a snapshot with no stream of changes; set "
+                        "streamChanges: false (replicate from the live table's stream with a dynamodb source)")
+    if config.skip_segments:
+        problems.append("skipSegments: an export is read data file by data file and its savepoint resumes each "
+                        "where it stopped; remove skipSegments")
+    if config.validation and config.validation.copy_missing_rows:
+        problems.append("validation.copyMissingRows: an export cannot be read by key; run the migration again "
+                        "instead (it writes every item)")
     return problems
 
 

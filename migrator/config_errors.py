@@ -37,10 +37,15 @@ def describe_errors(exc: ValidationError, root: type[BaseModel]) -> list[str]:
         else:
             secret = any(str(part) in SECRET_KEYS for part in loc)
             shown = "<redacted>" if secret else _short_repr(err.get("input"))
-            if kind in ("union_tag_invalid", "union_tag_not_found"):
-                shown = repr(err.get("ctx", {}).get("tag", "nothing"))
             message = err["msg"]
             message = message[0].lower() + message[1:] if message else message
+            if kind in ("union_tag_invalid", "union_tag_not_found"):
+                ctx = err.get("ctx", {})
+                shown = repr(ctx.get("tag", "nothing"))
+                tags = [t.strip() for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+                where = f"{where}.{ctx.get('discriminator', 'type').strip(chr(39))}"
+                message = "input should be " + (", ".join(tags[:-1]) + " or " + tags[-1] if len(tags) > 1
+                                                 else "".join(tags))
             lines.append(f"{where}: got {shown}; {message}")
     return lines
 

@@ -104,9 +104,7 @@ class SnapshotPlan:
         if src.ttl_attribute:
             out.append(f"  TTL          : attribute {src.ttl_attribute}; items already expired are skipped")
         done = len(self.skipped_segments)
-        how = "from the savepoint" if self.resumed else (
-            "source.scanSegments" if cfg.source.scan_segments else
-            f"one per 100 MiB, at least one per core; {self.cores} cores")
+        how = "from the savepoint" if self.resumed else self.source_backend.segments_line(cfg, self.cores)
         out.append(f"  segments     : {self.total_segments} ({how}); {done} skipped, {len(self.segments)} to copy")
         out.append(f"  read cap     : {self.read_cap.describe('RCU')}")
         out.append(f"  write cap    : {self.write_cap.describe('WCU')}")
@@ -183,7 +181,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
             store.path,
         )
     if savepoint is None:
-        total = source_backend.segment_count(config, source, cores)
+        total = source_backend.segment_count(config, described, cores)
         savepoint = SnapshotSavepoint(
             source_table=source.name, target_table=config.target_table, total_segments=total,
             source_endpoint=source_spec.describe(), target_endpoint=target.spec.describe(),

@@ -163,7 +163,7 @@ def run_validation(spark: Any, config: MigratorConfig, cores: int, now: float | 
     ttl = renames.get(source.ttl_attribute, source.ttl_attribute) if source.ttl_attribute else None
     common = dict(target=spec, key_names=key_names, sample=sample, full=tolerance > 0, ttl_attribute=ttl, now=now)
     source_tasks = [ReadTask("S", reader, part, renames=renames, **common)
-                    for part in source_backend.read_partitions(config, source, cores)]
+                    for part in source_backend.read_partitions(config, described, cores)]
     parts, target_count = backend.read_partitions(config, spec, cores)
     target_tasks = [ReadTask("T", spec, part, renames={}, **common) for part in parts]
     # Interleaved, so that both sides are read at once (two servers busy, not one after the other).

@@ -15,6 +15,7 @@ BACKENDS: dict[str, str] = {
     "dynamodb": "migrator.sources.dynamodb.backend",
     "dynamo": "migrator.sources.dynamodb.backend",
     "alternator": "migrator.sources.dynamodb.backend",
+    "dynamodb-s3-export": "migrator.sources.dynamodb_export.backend",
 }
 
 

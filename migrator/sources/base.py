@@ -71,13 +71,16 @@ class SourceBackend(Protocol):
     def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
         """Describe the source; raises :class:`~migrator.errors.SourceError` when it is missing."""
 
-    def segment_count(self, config: Any, info: TableInfo, cores: int) -> int:
+    def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
         """How many snapshot segments a new copy uses."""
+
+    def segments_line(self, config: Any, cores: int) -> str:
+        """How that count was chosen, for the plan."""
 
     def read_cap(self, config: Any, info: TableInfo, tasks: int) -> ThroughputCap:
         """The read rate of the whole job and of each of its ``tasks``."""
 
-    def read_partitions(self, config: Any, info: TableInfo, cores: int) -> list[Any]:
+    def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[Any]:
         """The source's read partitions for the validator."""
 
 

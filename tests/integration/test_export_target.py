@@ -18,6 +18,7 @@ from migrator.config import parse_config
 from migrator.errors import TargetError
 from tests.integration.conftest import copy, endpoint
 from tests.integration.test_cli import run
+from tests.integration.test_export_source import export_source, s3_settings
 from tests.integration.test_s3_paths import BUCKET, s3_server  # noqa: F401 - the fixture
 
 import pytest
@@ -128,3 +129,15 @@ def test_an_export_on_s3_from_the_cli(ddb, table_name, tmp_path, s3_server):  # 
     assert datagen.by_key(exported) == datagen.by_key(datagen.scan_all(source.client(), table_name))
     checked = run("validate", "--config", str(config), env_extra=env)
     assert checked.returncode == 0 and ": EQUAL" in checked.stdout, checked.stdout[-3000:] + checked.stderr[-3000:]
+
+    # Read back by the export source into a new table: it equals the table exported.
+    _, target = ddb
+    back = tmp_path / "back.yaml"
+    back.write_text(yaml.safe_dump({
+        "source": export_source(f"{prefix}/manifest-summary.json", **s3_settings(env)),
+        "target": {"type": "dynamodb", "table": f"{table_name}_back", "endpoint": endpoint(target),
+                   "region": "us-east-1", "credentials": {"accessKey": "test", "secretKey": "test-secret"}}}))
+    done = run("run", "--config", str(back))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert datagen.by_key(datagen.scan_all(target.client(), f"{table_name}_back")) == datagen.by_key(
+        datagen.scan_all(source.client(), table_name))

@@ -20,6 +20,7 @@ from migrator.config import parse_config
 from tests.conftest import eventually
 from tests.integration.conftest import copy
 from tests.integration.test_cli import run
+from tests.integration.test_s3_paths import BUCKET, s3_server  # noqa: F401 - the fixture
 from tests.integration.test_snapshot import assert_same_items
 from tests.integration.test_streaming import assert_identical
 
@@ -32,7 +33,8 @@ def scylla_layout(name: str, ddb, table: str, tmp_path, **changes) -> dict:
     source, target = ddb
     for side, server in (("source", source), ("target", target)):
         if data[side]["type"] == "dynamodb-s3-export":
-            data[side]["path"] = str(tmp_path / "export")
+            if side == "target":
+                data[side]["path"] = str(tmp_path / "export")
             continue
         data[side]["endpoint"] = {"host": "http://127.0.0.1", "port": server.port}
         data[side]["table"] = table
@@ -163,6 +165,28 @@ def test_to_an_s3_export(ddb, spark, table_name, tmp_path):
     assert datagen.by_key(exported) == datagen.by_key(datagen.scan_all(source.client(), table_name))
 
 
+def test_from_an_s3_export(ddb, spark, table_name, tmp_path, s3_server):  # noqa: F811
+    """The export in AWS's layout, put where the configuration's manifestKey says, into a provisioned table."""
+    from tests.export_fixture import EXPECTED, EXPORT_ID, aws_export
+
+    s3, env = s3_server
+    _, target = ddb
+    root = aws_export(str(tmp_path / "export"))
+    data = scylla_layout("s3export-source.yaml", ddb, table_name, tmp_path)
+    folder = data["source"]["manifestKey"].rsplit("/", 2)[0]
+    export = Path(root, "AWSDynamoDB", EXPORT_ID)
+    for path in export.rglob("*"):
+        if path.is_file():
+            s3.upload_file(str(path), BUCKET, f"{folder}/{table_name}/{path.relative_to(export)}")
+    host, port = env["AWS_ENDPOINT_URL_S3"].rsplit(":", 1)
+    data["source"].update(bucket=BUCKET, manifestKey=f"{folder}/{table_name}/manifest-summary.json",
+                          endpoint={"host": host, "port": int(port)})
+    copy(spark, parse_config(data))
+    assert datagen.by_key(datagen.scan_all(target.client(), table_name)) == datagen.by_key(EXPECTED)
+    table = target.client().describe_table(TableName=table_name)["Table"]
+    assert table["ProvisionedThroughput"]["WriteCapacityUnits"] == 25
+
+
 def test_streaming(ddb, table_name, tmp_path):
     source, target = ddb
     datagen.create_table(source.client(), table_name)
@@ -208,5 +232,6 @@ def test_streaming_without_the_snapshot(ddb, table_name, tmp_path):
 
 def test_every_scenario_file_is_run_here():
     tested = {"basic", "renames", "part1", "part2", "ttl", "secondary-indexes", "copy-missing-rows", "issue-103",
-              "alternator-settings", "streaming", "streaming-skip-snapshot", "s3export", "earlier-layout"}
+              "alternator-settings", "streaming", "streaming-skip-snapshot", "s3export", "s3export-source",
+              "earlier-layout"}
     assert {os.path.splitext(n)[0] for n in os.listdir(SCYLLA)} == tested

@@ -190,7 +190,7 @@ def test_table_names_follow_dynamodb_rules():
 
 def test_source_type_must_be_a_dynamodb_kind():
     found = problems(with_changes(source={"type": "cassandra"}))
-    assert found[0].startswith("source.type: got 'cassandra'; input should be 'dynamodb', 'dynamo' or 'alternator'")
+    assert found == ["source.type: got 'cassandra'; input should be 'dynamodb', 'dynamo', 'alternator' or 'dynamodb-s3-export'"]
 
 
 @pytest.mark.parametrize("endpoint, url", [
@@ -329,7 +329,7 @@ def test_mongodb_target_errors_name_the_setting_without_the_tag_and_hide_the_uri
     assert found == ["target.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may hold a "
                      "password)"]
     found = problems(with_changes(target=None) | {"target": {**MONGO, "type": "mongo"}})
-    assert len(found) == 1 and found[0].startswith("target: got 'mongo'; input tag 'mongo'")
+    assert len(found) == 1 and found[0].startswith("target.type: got 'mongo'; input should be 'dynamodb', 'dynamo', 'alternator', 'mongodb' or")
     assert "pa55word" not in found[0]
     found = problems(with_changes(target=None) | {"target": {**MONGO, "uri": 42}})
     assert found == ["target.uri: got <redacted>; input should be a valid string"]

@@ -10,7 +10,7 @@ import pytest
 
 from devtools import datagen
 from migrator.errors import TargetError
-from migrator.targets.dynamodb_export.layout import data_file_path, files_manifest, item_line, items_of
+from migrator.export_layout import files_manifest, item_line, items_of, relative_key
 from migrator.targets.dynamodb_export.writer import ExportTargetSpec
 
 
@@ -26,12 +26,13 @@ def test_a_line_that_is_not_an_item_names_its_number():
         list(items_of(iter([item_line({"pk": {"S": "a"}}), b'{"pk": {"S": "b"}}\n'])))
 
 
-def test_data_file_keys_relative_to_the_folder_or_to_the_bucket():
-    folder = "s3://b/exports/AWSDynamoDB/0171-abc"
-    assert data_file_path(folder, "data/00001.json.gz", "s3://b") == f"{folder}/data/00001.json.gz"
-    aws = "exports/AWSDynamoDB/0171-abc/data/x1.json.gz"
-    assert data_file_path(folder, aws, "s3://b") == f"s3://b/{aws}"
-    assert data_file_path("/tmp/e", "data/00000.json.gz", None) == "/tmp/e/data/00000.json.gz"
+def test_manifest_keys_relative_to_the_folder_or_to_the_bucket():
+    aws_files = "exports/AWSDynamoDB/0171-abc/manifest-files.json"
+    assert relative_key("exports/AWSDynamoDB/0171-abc/data/x1.json.gz", aws_files) == "data/x1.json.gz"
+    assert relative_key(aws_files, aws_files) == "manifest-files.json"
+    assert relative_key("data/00001.json.gz", "manifest-files.json") == "data/00001.json.gz"
+    # A key outside the folder the summary names is taken as relative (as Scylla Migrator does).
+    assert relative_key("elsewhere/data/x.json.gz", aws_files) == "elsewhere/data/x.json.gz"
     assert files_manifest([("data/00000.json.gz", 3)]) == '{"itemCount": 3, "dataFileS3Key": "data/00000.json.gz"}\n'
 
 

@@ -56,16 +56,21 @@ class DynamoDBSource:
         return PlannedSource(info, DynamoDBSourceSpec(client_spec, info.name,
                                                       source.remove_consumed_capacity is not True))
 
-    def segment_count(self, config: Any, info: TableInfo, cores: int) -> int:
-        return plan_segment_count(info.size_bytes, cores, config.source.scan_segments)
+    def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
+        return plan_segment_count(described.info.size_bytes, cores, config.source.scan_segments)
+
+    def segments_line(self, config: Any, cores: int) -> str:
+        if config.source.scan_segments:
+            return "source.scanSegments"
+        return f"one per 100 MiB, at least one per core; {cores} cores"
 
     def read_cap(self, config: Any, info: TableInfo, tasks: int) -> ThroughputCap:
         source = config.source
         return throughput_cap(source.read_throughput, info.read_capacity, source.throughput_read_percent,
                               DEFAULT_READ_PERCENT, tasks)
 
-    def read_partitions(self, config: Any, info: TableInfo, cores: int) -> list[list[Segment]]:
-        return segment_groups(info.size_bytes, cores, config.source.scan_segments)
+    def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[list[Segment]]:
+        return segment_groups(described.info.size_bytes, cores, config.source.scan_segments)
 
     def stream_problem(self, info: TableInfo) -> str | None:
         return stream_problem(info)

@@ -1,7 +1,7 @@
 """A DynamoDB table export as the target: ``target.type: dynamodb-s3-export`` with a ``path``.
 
 The snapshot writes one gzipped DYNAMODB_JSON data file per Scan segment (``writer.py``) and, once
-every segment is in, the manifests (``layout.py``): the layout of AWS's ``ExportTableToPointInTime``
+every segment is in, the manifests (:mod:`migrator.export_layout`): the layout of AWS's ``ExportTableToPointInTime``
 and of Scylla Migrator's export target. DynamoDB's ImportTable reads the data files (point it at
 ``<path>/data/``). ``path`` is a local directory or ``s3://bucket/prefix`` (boto3's default
 credentials; ``AWS_ENDPOINT_URL_S3`` for an S3-compatible store).
@@ -17,7 +17,7 @@ from ... import storage
 from ...tables import TableInfo
 from ...throttle import ThroughputCap
 from ..base import PlannedTarget
-from .layout import FILES, SUMMARY, data_file_key, files_manifest, summary
+from ...export_layout import FILES, SUMMARY, data_file_key, files_manifest, summary
 from .writer import ExportTargetSpec
 
 

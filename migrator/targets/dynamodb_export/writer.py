@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping
 from ... import storage
 from ...errors import TargetError
 from ..pipeline import WriteStats
-from .layout import data_file_key, item_line, items_of
+from ...export_layout import data_file_key, item_line, items_of
 
 
 @dataclass(frozen=True)

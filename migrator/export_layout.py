@@ -3,8 +3,9 @@
 An export folder holds ``manifest-summary.json`` (one JSON object: item count, format, where the
 file list is), ``manifest-files.json`` (one JSON object per line: a data file's key and item count)
 and ``data/*.json.gz``: gzipped text, one ``{"Item": {...}}`` per line, the item in DynamoDB JSON
-(numbers as strings, binary as base64). Scylla Migrator writes the same layout, with data file keys
-relative to the folder; AWS writes them as keys of the bucket; :func:`data_file_path` takes both.
+(numbers as strings, binary as base64). Scylla Migrator writes the same layout, with keys relative to
+the folder; AWS writes them as keys of the bucket; :func:`relative_key` takes both. The export target
+writes this layout and the export source reads it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import time
 from typing import Any, Iterator, Mapping
 
-from ...convert import item_from_wire, item_to_wire
+from .convert import item_from_wire, item_to_wire
 
 SUMMARY = "manifest-summary.json"
 FILES = "manifest-files.json"
@@ -34,12 +35,19 @@ def item_line(item: Mapping[str, Any]) -> bytes:
 def items_of(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
     """The items of a data file's lines, in raw DynamoDB JSON (binary as bytes)."""
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield item_from_wire(json.loads(line)["Item"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"line {number} is not an export item ({{\"Item\": {{...}}}}): {exc}") from exc
+        item = line_item(line, number)
+        if item is not None:
+            yield item
+
+
+def line_item(line: bytes, number: int) -> dict[str, Any] | None:
+    """The item of data file line ``number`` (raw DynamoDB JSON); None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        return item_from_wire(json.loads(line)["Item"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"line {number} is not an export item ({{\"Item\": {{...}}}}): {exc}") from exc
 
 
 def files_manifest(entries: list[tuple[str, int]]) -> str:
@@ -65,14 +73,16 @@ def summary(item_count: int, key_schema: list[tuple[str, str]], attribute_types:
     }, indent=1) + "\n"
 
 
-def data_file_path(folder: str, key: str, bucket_root: str | None) -> str:
-    """Where a manifest's data file key points: under the bucket (AWS) when it starts with the folder's
-    own key prefix, else relative to the folder (Scylla Migrator, this writer)."""
-    if bucket_root is not None:
-        prefix = folder[len(bucket_root):].strip("/")
-        if prefix and key.startswith(prefix + "/"):
-            return bucket_root.rstrip("/") + "/" + key
-    return folder.rstrip("/") + "/" + key
+def relative_key(key: str, files_key: str) -> str:
+    """A manifest's key (of ``manifest-files.json`` or a data file) relative to the export folder.
+
+    ``files_key`` is the summary's ``manifestFilesS3Key``: AWS writes it, and every data file key,
+    as a key of the bucket (``prefix/AWSDynamoDB/<id>/data/...``), Scylla Migrator and this writer
+    relative to the folder (``data/...``). Its folder part is the export folder as the keys see it,
+    so stripping it works wherever the export was copied to (another prefix, a local directory).
+    """
+    folder = files_key.rpartition("/")[0]
+    return key[len(folder) + 1:] if folder and key.startswith(folder + "/") else key
 
 
 def _iso(seconds: float) -> str:

@@ -1,0 +1,170 @@
+"""An export read as a table: its manifests on the driver, one snapshot segment per data file.
+
+The driver reads ``manifest-summary.json`` and ``manifest-files.json`` (a line per data file: the
+plan grows with the files, never with the items); executors read the data files. A segment's
+savepoint position is the count of lines read, so a rerun skips them and goes on from there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from ...clients import ClientSpec
+from ...errors import SourceError
+from ...export_layout import FORMAT, line_item, relative_key
+from ...tables import TableInfo
+from ...throttle import ThroughputCap
+from ..base import PlannedSource, Segment
+from .files import ExportFiles
+
+#: Items per page when no cap sets a page size: the savepoint's position moves every page.
+PAGE_LINES = 1000
+
+
+@dataclass(frozen=True)
+class ExportSourceSpec:
+    """The export's data files, read by executors; picklable."""
+
+    files: ExportFiles
+    data_files: tuple[str, ...]        # names relative to the folder; segment n reads data_files[n]
+    #: An export has no index by key: the validator names no attribute of a difference.
+    fetches_by_key = False
+
+    def describe(self) -> str:
+        return f"export {self.files.where()}"
+
+    def pages(self, segment: Segment, limit: int | None, limiter: Any, stats: Any) -> Iterator[tuple[list, Any]]:
+        """The items of data file ``segment.segment`` after the lines its position counts, a page at a time;
+        each page's position is the count of lines read so far."""
+        if segment.segment >= len(self.data_files):
+            return  # an export without data files still has one (empty) segment
+        name = self.data_files[segment.segment]
+        skip = int((segment.start_key or {}).get("lines", 0))
+        size = limit or PAGE_LINES
+        page: list[dict] = []
+        number = 0
+        for number, item in self._items(name, skip):
+            page.append(item)
+            if len(page) >= size:
+                yield page, {"lines": number}
+                page = []
+        yield page, None
+
+    def read(self, partition: int) -> Iterator[dict]:
+        """Every item of data file number ``partition``."""
+        return (item for _, item in self._items(self.data_files[partition], 0))
+
+    def fetch(self, keys: list[dict]) -> list[dict]:
+        raise SourceError(f"{self.describe()}: an export cannot be read by key")
+
+    def _items(self, name: str, skip: int) -> Iterator[tuple[int, dict]]:
+        """``(line number, item)`` for every item after line ``skip``; a bad line names its file."""
+        number = 0
+        try:
+            for number, line in enumerate(self.files.lines(name), 1):
+                if number > skip:
+                    item = line_item(line, number)
+                    if item is not None:
+                        yield number, item
+        except (OSError, EOFError) as exc:
+            raise SourceError(f"cannot read the export's data file {self.files.where(name)} after line {number}: "
+                              f"{exc}") from exc
+        except ValueError as exc:
+            raise SourceError(f"export data file {self.files.where(name)}: {exc}") from exc
+
+
+class ExportSource:
+    """The driver half: the manifests, the table description of the configuration, no read cap, no stream."""
+
+    streams = False
+
+    def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
+        src = config.source
+        folder, _, summary_name = src.manifest_key.replace("\\", "/").rpartition("/")
+        spec = None
+        if src.bucket:
+            spec = ClientSpec.from_section(src, s3_path_style=bool(src.use_path_style_access),
+                                           max_connections=max_connections)
+        files = ExportFiles(folder, src.bucket, spec)
+        summary = _summary(files, summary_name, src.manifest_path)
+        files_key = summary["manifestFilesS3Key"]
+        entries = _manifest_lines(files, relative_key(files_key, files_key))
+        data_files = tuple(relative_key(e["dataFileS3Key"], files_key) for e in entries)
+        return PlannedSource(_table_info(src, summary), ExportSourceSpec(files, data_files))
+
+    def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
+        return max(1, len(described.spec.data_files))
+
+    def segments_line(self, config: Any, cores: int) -> str:
+        return "one per data file"
+
+    def read_cap(self, config: Any, info: TableInfo, tasks: int) -> ThroughputCap:
+        return ThroughputCap(None, None, "an export: no capacity units")
+
+    def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[int]:
+        return list(range(len(described.spec.data_files)))
+
+    def stream_problem(self, info: TableInfo) -> str | None:
+        return "an export is a snapshot with no stream of changes"
+
+
+def _summary(files: ExportFiles, name: str, where: str) -> dict:
+    try:
+        summary = json.loads(files.text(name))
+    except FileNotFoundError as exc:
+        raise SourceError(f"source.manifestKey: {exc}; give the key of the export's manifest-summary.json") from None
+    except OSError as exc:
+        raise SourceError(f"source.manifestKey: cannot read {where}: {exc}") from exc
+    except ValueError as exc:
+        raise SourceError(f"source.manifestKey: {where} is not a manifest-summary.json (not JSON: {exc})") from None
+    if not isinstance(summary, dict) or "manifestFilesS3Key" not in summary:
+        raise SourceError(f"source.manifestKey: {where} is not a manifest-summary.json (no manifestFilesS3Key)")
+    kind = summary.get("exportType", "FULL_EXPORT")
+    if kind != "FULL_EXPORT":
+        raise SourceError(f"source.manifestKey: {where} is an {kind}, which holds changes rather than a table; "
+                          "give a full export (ExportType FULL_EXPORT)")
+    if summary.get("outputFormat", FORMAT) != FORMAT:
+        raise SourceError(f"source.manifestKey: {where} is in {summary.get('outputFormat')}; only {FORMAT} exports "
+                          f"are read: export the table again with ExportFormat {FORMAT}")
+    return summary
+
+
+def _manifest_lines(files: ExportFiles, name: str) -> list[dict]:
+    try:
+        text = files.text(name)
+    except OSError as exc:
+        raise SourceError(f"the export's file list {files.where(name)} cannot be read: {exc}") from exc
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            entry["dataFileS3Key"]
+        except (ValueError, KeyError, TypeError):
+            raise SourceError(f"{files.where(name)} line {number}: not a data file entry "
+                              '({"dataFileS3Key": ...})') from None
+        entries.append(entry)
+    return entries
+
+
+def _table_info(src: Any, summary: dict) -> TableInfo:
+    described = src.table_description
+    billing = described.billing_mode or "PAY_PER_REQUEST"
+    throughput = described.provisioned_throughput
+    provisioned = billing == "PROVISIONED"
+    return TableInfo(
+        name=src.table,
+        key_schema=[(k.name, k.type) for k in described.key_schema],
+        attribute_types={a.name: a.type for a in described.attribute_definitions},
+        billing_mode=billing,
+        read_capacity=throughput.read_capacity_units if provisioned and throughput else None,
+        write_capacity=throughput.write_capacity_units if provisioned and throughput else None,
+        item_count=int(summary.get("itemCount", 0) or 0),
+        size_bytes=int(summary.get("billedSizeBytes", 0) or 0),
+    )
+
+
+BACKEND = ExportSource()
