@@ -44,7 +44,6 @@ class ExportSourceSpec:
         skip = int((segment.start_key or {}).get("lines", 0))
         size = limit or PAGE_LINES
         page: list[dict] = []
-        number = 0
         for number, item in self._items(name, skip):
             page.append(item)
             if len(page) >= size:
