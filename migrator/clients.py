@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from .alternator import Balancing
 from .config import _DynamoDBEndpoint
 
 #: Error codes that mean "slow down": retried without limit, with backoff.
@@ -56,6 +57,9 @@ class ClientSpec:
     streams_endpoint_url : str, optional
         Where DynamoDB Streams calls go, when not to ``endpoint_url`` (a stream simulator, a VPC
         endpoint for Streams); None: ``endpoint_url``, or AWS's Streams endpoint of the region.
+    balancing : Balancing, optional
+        Spread DynamoDB calls over the Alternator nodes ``endpoint_url`` lists (and gzip them), as
+        :mod:`migrator.alternator` says; None: every call to ``endpoint_url``.
     """
 
     endpoint_url: str | None = None
@@ -69,6 +73,7 @@ class ClientSpec:
     streams_endpoint_url: str | None = None
     connect_timeout: float = 10.0
     s3_path_style: bool = False  # address S3 buckets in the path (usePathStyleAccess)
+    balancing: Balancing | None = None
 
     @classmethod
     def from_config(cls, section: _DynamoDBEndpoint, max_connections: int = 10) -> "ClientSpec":
@@ -81,6 +86,7 @@ class ClientSpec:
             max_connections=section.alternator_setting("max_connections") or max_connections,
             streams_endpoint_url=streams.url() if streams else None,
             connect_timeout=connect_ms / 1000 if connect_ms else 10.0,
+            balancing=balancing_of(section),
         )
 
     @classmethod
@@ -162,13 +168,34 @@ class ClientSpec:
                 f"no AWS region for {self.describe()}: set region in the configuration "
                 "or AWS_REGION in the environment"
             )
-        return session.client(service, endpoint_url=endpoint_url or self.endpoint_url, config=config)
+        client = session.client(service, endpoint_url=endpoint_url or self.endpoint_url, config=config)
+        if service == "dynamodb" and self.balancing is not None and self.endpoint_url and not endpoint_url:
+            from .alternator import install
+
+            install(client, self.endpoint_url, self.balancing, self.connect_timeout)
+        return client
 
     def dynamodb(self, retries: int = 10) -> Any:
         return self.client("dynamodb", retries)
 
     def streams(self, retries: int = 10) -> Any:
         return self.client("dynamodbstreams", retries, self.streams_endpoint_url)
+
+
+def balancing_of(section: _DynamoDBEndpoint) -> Balancing | None:
+    """How a section's DynamoDB client spreads its calls: over the Alternator nodes for ``type: alternator``
+    (and the earlier layout's ``alternator:`` block), as Scylla Migrator's client does; None otherwise."""
+    if section.endpoint is None or (section.type != "alternator" and section.alternator is None):
+        return None
+    setting = section.alternator_setting
+    return Balancing(
+        datacenter=setting("datacenter"),
+        rack=setting("rack"),
+        active_refresh_ms=setting("active_refresh_interval_ms") or Balancing.active_refresh_ms,
+        idle_refresh_ms=setting("idle_refresh_interval_ms") or Balancing.idle_refresh_ms,
+        compression=bool(setting("compression")),
+        spread=setting("load_balancing") is not False,
+    )
 
 
 _shared: dict[tuple, Any] = {}

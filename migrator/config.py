@@ -101,20 +101,22 @@ class AlternatorClient(_Section):
     accepted too (a key at the top wins)."""
 
     datacenter: Optional[str] = None
-    """Scylla Migrator setting, accepted without effect: the datacenter whose Alternator nodes its
-    client spreads requests over. migrator sends every request to ``endpoint``."""
+    """The datacenter whose Alternator nodes get the requests: the client asks ``endpoint`` for the live
+    nodes (``/localnodes?dc=``) and sends each request to the next one. Left out: the nodes of
+    ``endpoint``'s own datacenter."""
     rack: Optional[str] = None
-    """Scylla Migrator setting, accepted without effect: the rack, within ``datacenter``, whose nodes its
-    client prefers. Needs ``datacenter``. migrator sends every request to ``endpoint``."""
+    """The rack, within ``datacenter``, whose nodes get the requests (``/localnodes?dc=&rack=``; a rack
+    that lists none falls back to the datacenter). Needs ``datacenter``. Left out: the whole datacenter."""
     active_refresh_interval_ms: Optional[Millis] = None
-    """Scylla Migrator setting, accepted without effect: how often (ms) its client refreshes the list of
-    live nodes while requests flow."""
+    """How often (ms) the list of live nodes is fetched again while requests flow. Left out: 1000."""
     idle_refresh_interval_ms: Optional[Millis] = None
-    """Scylla Migrator setting, accepted without effect: how often (ms) its client refreshes the list of
-    live nodes while idle."""
+    """How often (ms) the list of live nodes is fetched again while no request goes out. Left out: 60000."""
     compression: Optional[bool] = None
-    """Scylla Migrator setting, accepted without effect: gzip compression of request bodies. migrator's
-    requests are not compressed."""
+    """Gzip every request body (``Content-Encoding: gzip``; an Alternator too old to accept it refuses the
+    requests): less network for more CPU. Left out: false."""
+    load_balancing: Optional[bool] = None
+    """False sends every request to ``endpoint`` (a load balancer in front of Alternator, or node addresses
+    the Spark workers cannot reach). Left out: true, requests spread over the live nodes."""
     optimize_headers: Optional[bool] = None
     """Scylla Migrator setting, accepted without effect: trimming of HTTP headers by its JVM client.
     migrator sends the headers botocore sends."""

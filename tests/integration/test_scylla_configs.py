@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from devtools import datagen
+from devtools.alternator_nodes import AlternatorNodes
 from migrator.config import parse_config
 from tests.conftest import eventually
 from tests.integration.conftest import copy
@@ -146,12 +147,28 @@ def test_max_map_tasks_on_both_sides_issue_103(ddb, spark, table_name, tmp_path)
 
 
 def test_alternator_on_both_sides_with_client_settings(ddb, spark, table_name, tmp_path):
-    source, _ = ddb
+    """Each side is a pretend Alternator cluster: requests spread over the nodes its settings choose."""
+    source, target = ddb
     datagen.create_table(source.client(), table_name)
-    datagen.put_items(source.client(), table_name, datagen.generate_items(90, seed=138))
-    plan, _ = copy(spark, parse_config(scylla_layout("alternator-settings.yaml", ddb, table_name, tmp_path)))
+    datagen.put_items(source.client(), table_name, datagen.generate_items(300, seed=138))
+    data = scylla_layout("alternator-settings.yaml", ddb, table_name, tmp_path)
+    data["source"]["scanSegments"] = 4
+    data["target"]["compression"] = True
+    # The target's settings ask for datacenter dc1, rack rack1: nodes 1 and 2 of its cluster.
+    target_layout = [("dc1", "rack1"), ("dc1", "rack1"), ("dc1", "rack2"), ("dc2", "rack1")]
+    with AlternatorNodes(source.endpoint, [("dc1", "r1"), ("dc1", "r2"), ("dc2", "r1")]) as reads, \
+            AlternatorNodes(target.endpoint, target_layout) as writes:
+        for side, nodes in (("source", reads), ("target", writes)):
+            data[side]["endpoint"] = {"host": "http://127.0.0.1", "port": nodes.port}
+        plan, _ = copy(spark, parse_config(data))
     assert plan.source_spec.client_spec.max_connections == 12 and plan.writer_spec.client_spec.max_connections == 400
-    assert assert_same_items(ddb, table_name, table_name) == 90
+    assert assert_same_items(ddb, table_name, table_name) == 300
+    # The source (no datacenter set) spreads over its seed's datacenter; nothing reaches dc2.
+    assert set(reads.calls) == {"127.0.0.1", "127.0.0.2"} and min(reads.calls.values()) >= 2, reads.calls
+    assert set(writes.calls) == {"127.0.0.1", "127.0.0.2"} and min(writes.calls.values()) >= 2, writes.calls
+    assert writes.gzipped == sum(writes.calls.values()) and reads.gzipped == 0
+    assert reads.wrong_host == writes.wrong_host == 0  # each request was signed for the node it reached
+    assert writes.discoveries["127.0.0.1"] >= 1 and set(writes.discoveries) == {"127.0.0.1"}
 
 
 def test_to_an_s3_export(ddb, spark, table_name, tmp_path):

@@ -57,6 +57,7 @@ def test_every_scylla_migrator_layout_loads_as_it_is(name):
 
 
 def test_alternator_client_settings_at_the_top_take_effect_and_the_others_are_named():
+    from migrator.alternator import Balancing
     from migrator.clients import ClientSpec
 
     config = load_config(os.path.join(CONFIGS, "scylla", "alternator-settings.yaml"))
@@ -66,22 +67,28 @@ def test_alternator_client_settings_at_the_top_take_effect_and_the_others_are_na
     assert (source.max_connections, source.connect_timeout) == (12, 15.0)
     assert config.source.is_alternator and config.source.remove_consumed_capacity is True
     assert config.target.settings_without_effect() == [
-        "datacenter", "rack", "activeRefreshIntervalMs", "idleRefreshIntervalMs", "compression", "optimizeHeaders",
-        "connectionMaxIdleTimeMs", "connectionTimeToLiveMs", "connectionAcquisitionTimeoutMs"]
+        "optimizeHeaders", "connectionMaxIdleTimeMs", "connectionTimeToLiveMs", "connectionAcquisitionTimeoutMs"]
     assert config.source.settings_without_effect() == []
+    assert target.balancing == Balancing(datacenter="dc1", rack="rack1", active_refresh_ms=1000, idle_refresh_ms=60000)
+    assert source.balancing == Balancing()  # type alternator: spread over the seed's datacenter
     assert config.target.max_map_tasks is None
     assert load_config(os.path.join(CONFIGS, "scylla", "issue-103.yaml")).target.max_map_tasks == 1
 
 
 def test_the_earlier_nested_layout_works_and_a_key_at_the_top_wins():
+    from migrator.alternator import Balancing
     from migrator.clients import ClientSpec
 
     nested = {"alternator": {"maxConnections": 50, "connectionTimeoutMs": 2000, "compression": True}}
     config = parse_config(with_changes(target={"type": "alternator", **nested, "maxConnections": 8}))
     spec = ClientSpec.from_config(config.target, max_connections=6)
     assert (spec.max_connections, spec.connect_timeout) == (8, 2.0)
-    assert config.target.settings_without_effect() == ["compression"]
-    assert ClientSpec.from_config(parse_config(BASE).target, max_connections=6).max_connections == 6
+    assert config.target.settings_without_effect() == []
+    assert spec.balancing == Balancing(compression=True)
+    plain = ClientSpec.from_config(parse_config(BASE).target, max_connections=6)
+    assert plain.max_connections == 6 and plain.balancing is None  # type dynamodb: every call to the endpoint
+    off = parse_config(with_changes(target={"type": "alternator", "loadBalancing": False, "compression": True}))
+    assert ClientSpec.from_config(off.target).balancing == Balancing(compression=True, spread=False)
 
 
 def test_alternator_rules_name_the_setting():
@@ -104,7 +111,7 @@ def test_settings_without_effect_are_warned_about_by_name(caplog):
         cli._warn_ignored(config)
         cli._warn_ignored(load_config(os.path.join(CONFIGS, "scylla", "issue-103.yaml")))
     text = caplog.text
-    assert "target: datacenter, rack, activeRefreshIntervalMs" in text and "source:" not in text
+    assert "target: optimizeHeaders, connectionMaxIdleTimeMs" in text and "source:" not in text
     assert "target.maxMapTasks has no effect" in text
 
 
