@@ -200,6 +200,29 @@ class _DynamoDBEndpoint(_Section):
         return not host.endswith(".amazonaws.com")
 
 
+class ExportSnapshot(_Section):
+    """``source.exportSnapshot``: take the snapshot from a DynamoDB export (``ExportTableToPointInTime``)
+    instead of Scan, so that the copy uses no read capacity of the source table."""
+
+    bucket: str = Field(min_length=1)
+    """The S3 bucket DynamoDB writes the export to (the migration's identity needs ``s3:PutObject`` there,
+    and ``s3:GetObject`` to read it back). Required."""
+    prefix: Optional[str] = None
+    """Key prefix of the export in ``bucket``. Left out: the bucket's root (``AWSDynamoDB/<export id>/``)."""
+    bucket_owner: Optional[str] = None
+    """The AWS account that owns ``bucket``, when it is another account's. Left out: the table's account."""
+    poll_seconds: typing.Annotated[float, Field(gt=0)] = 30.0
+    """Seconds between two looks at the export's status while DynamoDB writes it."""
+    endpoint: Optional[Endpoint] = None
+    """A custom S3 endpoint to read the export from. Left out: AWS S3 in ``region``."""
+    region: Optional[str] = None
+    """AWS region of the bucket. Left out: the source's ``region``."""
+    credentials: Optional[Credentials] = None
+    """Keys or a role for reading the export from S3. Left out: the source's ``credentials``."""
+    use_path_style_access: Optional[bool] = None
+    """``true``: address the bucket in the path (``http://host/bucket/key``). Left out: botocore's choice."""
+
+
 class _DynamoDBSource(_DynamoDBEndpoint):
     """The keys of a DynamoDB source of its own (see :class:`DynamoDBSource`)."""
 
@@ -225,6 +248,12 @@ class _DynamoDBSource(_DynamoDBEndpoint):
     """Where DynamoDB Streams calls go, when not to ``endpoint`` (a VPC endpoint for Streams, or the
     multi-shard stream simulator of the tests). Left out: ``endpoint``, else AWS's Streams endpoint of
     ``region``."""
+    export_snapshot: Optional[ExportSnapshot] = None
+    """Take the snapshot from a point-in-time export of the table to S3 rather than from Scan: no read
+    capacity is used, the export takes its own time (minutes to hours), and point-in-time recovery is
+    enabled on the table if it is off (it is billed by the table's size). With ``streamChanges`` the stream is
+    pinned before the export time and every later change is applied. ``scanSegments`` has no effect then:
+    each data file of the export is a segment. Left out: Scan."""
 
 
 class _DynamoDBTarget(_DynamoDBEndpoint):
@@ -729,6 +758,13 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
                         "files; use a local or shared path, or s3://")
     if isinstance(src, DynamoDBS3ExportSource):
         problems.extend(_export_source_problems(config))
+    if isinstance(src, DynamoDBSource) and src.export_snapshot is not None:
+        if src.type == "alternator":
+            problems.append("source.exportSnapshot: Alternator has no ExportTableToPointInTime; remove exportSnapshot "
+                            "to copy with Scan")
+        if config.skip_segments:
+            problems.append("skipSegments: an export snapshot is read data file by data file and its savepoint "
+                            "resumes each where it stopped; remove skipSegments")
     if src.type == "alternator" and tgt.stream_changes:
         problems.append(
             "target.streamChanges: the source is an Alternator table, which has no DynamoDB Stream to follow; "
@@ -754,7 +790,8 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             problems.append(f"renames[{i}].to: two attributes would be renamed to {rename.to!r}")
         seen_from.add(rename.from_)
         seen_to.add(rename.to)
-    if config.skip_segments and not isinstance(src, DynamoDBS3ExportSource):
+    exported = isinstance(src, DynamoDBS3ExportSource) or getattr(src, "export_snapshot", None) is not None
+    if config.skip_segments and not exported:
         if src.scan_segments is None:
             problems.append(
                 "skipSegments: needs source.scanSegments, the segment count the savepoint was made with"

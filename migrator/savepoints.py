@@ -59,6 +59,10 @@ class SnapshotSavepoint:
     change_log_path: str | None = None
     change_log_applied: int = -1
     change_log_done: bool = False
+    #: With source.exportSnapshot: the export requested (until it completes or fails), then the
+    #: ``s3://`` location of its manifest-summary.json, which the snapshot reads.
+    export_arn: str | None = None
+    export_manifest: str | None = None
     version: int = VERSION
 
     def segment(self, number: int) -> SegmentState:

@@ -11,7 +11,6 @@ files applied once it is done; replication then goes on from the capture's check
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -140,6 +139,7 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
             capture = _start_capture(spark, plan, stream_args, metrics, log_every)
         if plan.copies_snapshot:
             try:
+                plan.prepare_snapshot(pinned_at, abort=capture.failed if capture is not None else None)
                 emit(run_snapshot(spark, plan, log_every=log_every, metrics=metrics).lines())
             except BaseException:
                 if capture is not None and capture.failed.is_set():
@@ -152,7 +152,7 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
         savepoint = plan.savepoint
         if savepoint.change_log_path and not savepoint.change_log_done:
             applier = LogApplier(spark, ChangeLog(HadoopFiles(spark), savepoint.change_log_path), savepoint,
-                                 functools.partial(_save, plan), task, plan.cores, plan.source.name, metrics,
+                                 plan.save, task, plan.cores, plan.source.name, metrics,
                                  log_every)
             applied = applier.run(capture, stop)
             capture = None  # stopped by the applier
@@ -192,7 +192,7 @@ def _start_capture(spark: Any, plan: SnapshotPlan, stream_args: dict[str, Any], 
     path = plan.savepoint.change_log_path or _spark_path(config.change_log_location)
     if plan.savepoint.change_log_path != path:
         plan.savepoint.change_log_path = path
-        _save(plan)
+        plan.save()
     writer = CaptureWriter(ChangeLog(HadoopFiles(spark), path), plan.source.name, metrics, log_every)
     group = f"snapshot-{plan.source.name}"  # run_snapshot's job group
     return Capture(spark, stream_args, config.checkpoint_location, config.streaming.trigger_seconds, writer,
@@ -206,11 +206,6 @@ def _spark_path(path: str) -> str:
     if not scheme:
         return os.path.abspath(path)
     return "s3a://" + path[len("s3://"):] if scheme == "s3" else path
-
-
-def _save(plan: SnapshotPlan) -> None:
-    if plan.store is not None:
-        plan.store.save(plan.savepoint)
 
 
 def _stop_quietly(capture: Capture) -> None:

@@ -6,6 +6,7 @@ it only describes tables (no write, no Spark).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from ..config import MigratorConfig
 from ..errors import SavepointError
 from ..savepoints import SavepointStore, SnapshotSavepoint, savepoint_name
 from ..sources import backend_for as source_backend_for
-from ..sources.base import Segment
+from ..sources.base import PlannedSource, Segment
 from ..sources.dynamodb.scan import page_limit
 from ..tables import TableInfo
 from ..targets import backend_for
@@ -58,6 +59,8 @@ class SnapshotPlan:
     stream_problem: str | None = None
     #: The stream is captured into the change log while the snapshot runs (streaming.changeLog).
     captures: bool = False
+    #: What the snapshot reads when not ``source_spec`` (an export of the table); see :meth:`prepare_snapshot`.
+    snapshot_spec: Any = None
 
     @property
     def snapshot_slots(self) -> int:
@@ -76,6 +79,36 @@ class SnapshotPlan:
     @property
     def source_backend(self) -> Any:
         return source_backend_for(self.config.source)
+
+    @property
+    def reads(self) -> Any:
+        """The SourceSpec the snapshot's tasks read with."""
+        return self.snapshot_spec or self.source_spec
+
+    def prepare_snapshot(self, not_before: float | None, abort: Any = None) -> None:
+        """Let the source prepare what the snapshot reads, when not the table itself (an export it takes
+        now, from ``not_before`` on); the segments become that source's (one per data file)."""
+        found = self.source_backend.snapshot_source(self.config, PlannedSource(self.source, self.source_spec),
+                                                    self.savepoint, self.save, not_before, abort)
+        if found is None:
+            return
+        self.snapshot_spec, total, items = found
+        self.source = dataclasses.replace(self.source, item_count=items)  # for the progress's ETA
+        if total == self.total_segments:
+            return
+        savepoint = self.savepoint
+        if savepoint.done_segments or any(s.items or s.last_key for s in savepoint.segments.values()):
+            where = self.store.path if self.store else "the savepoint"
+            raise SavepointError(f"{where} records {savepoint.total_segments} segments copied in part, but the "
+                                 f"snapshot's source now has {total}; move the savepoint away to copy everything again",
+                                 self.store.path if self.store else None)
+        savepoint.total_segments = self.total_segments = total
+        self.segments = [Segment(n, total) for n in range(total)]
+        self.save()
+
+    def save(self) -> None:
+        if self.store is not None:
+            self.store.save(self.savepoint)
 
     def prepare_target(self) -> None:
         """Create (or drop, rename) the target as planned."""
@@ -105,7 +138,11 @@ class SnapshotPlan:
             out.append(f"  TTL          : attribute {src.ttl_attribute}; items already expired are skipped")
         done = len(self.skipped_segments)
         how = "from the savepoint" if self.resumed else self.source_backend.segments_line(cfg, self.cores)
-        out.append(f"  segments     : {self.total_segments} ({how}); {done} skipped, {len(self.segments)} to copy")
+        deferred = self.snapshot_spec is None and self.source_backend.deferred_segments(cfg, self.savepoint)
+        if deferred:
+            out.append(f"  segments     : {deferred}")
+        else:
+            out.append(f"  segments     : {self.total_segments} ({how}); {done} skipped, {len(self.segments)} to copy")
         out.append(f"  read cap     : {self.read_cap.describe('RCU')}")
         out.append(f"  write cap    : {self.write_cap.describe('WCU')}")
         out.append(f"  writes       : {backend_for(cfg.target).writes_line(cfg)}")
@@ -114,7 +151,7 @@ class SnapshotPlan:
             out.append("  renames      : " + ", ".join(f"{r.from_} -> {r.to}" for r in cfg.renames))
         if self.store is not None:
             state = (f"resuming: {len(self.savepoint.done_segments)} of {self.total_segments} segments done"
-                     if self.resumed else "new")
+                     if self.resumed and not deferred else "resuming" if self.resumed else "new")
             out.append(f"  savepoint    : {self.store.path} ({state}), every "
                        f"{cfg.savepoints.interval_seconds} s")
         else:
@@ -134,7 +171,7 @@ class SnapshotPlan:
             how = f"use the existing {src.stream_view_type} stream {src.stream_arn}"
         else:
             how = f"enable a {cfg.streaming.view_type} stream on {src.name} and wait until it is ENABLED"
-        lines = [f"  stream       : {how}; its position is pinned before the first Scan page"]
+        lines = [f"  stream       : {how}; its position is pinned before the snapshot is read"]
         if not self.copies_snapshot:
             lines.append("  snapshot     : skipped (skipInitialSnapshotTransfer): changes only")
         if self.captures:
@@ -169,8 +206,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         store = SavepointStore(config.savepoints.path, savepoint_name(source.name, config.target_table))
         savepoint = store.load()
     resumed = savepoint is not None
-    progressed = savepoint is not None and bool(
-        savepoint.done_segments or any(s.items for s in savepoint.segments.values()) or savepoint.stream_arn)
+    progressed = savepoint is not None and _wrote_target(config, savepoint)
     renames = config.rename_map
     backend = backend_for(config.target)
     target = backend.plan(config, source, [renames.get(n, n) for n in source.key_names], progressed, now)
@@ -218,6 +254,17 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         stream_problem=source_backend.stream_problem(source) if config.target.stream_changes else None,
         captures=captures,
     )
+
+
+def _wrote_target(config: MigratorConfig, savepoint: SnapshotSavepoint) -> bool:
+    """Whether the migration the savepoint records has written to the target (which must then still exist).
+
+    A stream pinned before a snapshot that copied nothing yet (a run stopped while an export was being
+    taken, or before the capture's first batch) has written nothing: the target is created then.
+    """
+    copied = savepoint.done_segments or any(s.items for s in savepoint.segments.values())
+    changes_only = config.target.stream_changes and config.target.skip_initial_snapshot_transfer
+    return bool(copied or savepoint.change_log_applied >= 0 or (savepoint.stream_arn and changes_only))
 
 
 def snapshot_slots(cores: int, captures: bool) -> int:

@@ -304,7 +304,7 @@ def _task(plan: SnapshotPlan, segment: Segment, address: ProgressAddress) -> Seg
         segment=segment,
         base_items=state.items if state and segment.start_key else 0,
         base_skipped=state.skipped if state and segment.start_key else 0,
-        source=plan.source_spec,
+        source=plan.reads,
         target=plan.writer_spec,
         renames=config.rename_map,
         ttl_attribute=plan.source.ttl_attribute,

@@ -83,6 +83,16 @@ class SourceBackend(Protocol):
     def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[Any]:
         """The source's read partitions for the validator."""
 
+    def deferred_segments(self, config: Any, savepoint: Any) -> str | None:
+        """Why the snapshot's segments are not known yet (they come from an export still to be taken), for
+        the plan; None when :meth:`segment_count` decided them."""
+
+    def snapshot_source(self, config: Any, described: PlannedSource, savepoint: Any, save: Callable[[], None],
+                        not_before: float | None, abort: Any = None) -> tuple[Any, int, int] | None:
+        """Where the snapshot reads from when not from ``described.spec``: ``(SourceSpec, segments, items)``,
+        after preparing it (taking an export at ``not_before`` or later, recorded in ``savepoint``). None:
+        from ``described.spec``, in :meth:`segment_count` segments."""
+
 
 class StreamSource(SourceBackend, Protocol):
     """A source backend with a change stream (``streams`` is true): what the migration pins and follows."""

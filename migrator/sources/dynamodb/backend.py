@@ -60,17 +60,44 @@ class DynamoDBSource:
         return plan_segment_count(described.info.size_bytes, cores, config.source.scan_segments)
 
     def segments_line(self, config: Any, cores: int) -> str:
+        if config.source.export_snapshot is not None:
+            return "one per data file of the export"
         if config.source.scan_segments:
             return "source.scanSegments"
         return f"one per 100 MiB, at least one per core; {cores} cores"
 
     def read_cap(self, config: Any, info: TableInfo, tasks: int) -> ThroughputCap:
         source = config.source
+        if source.export_snapshot is not None:
+            return ThroughputCap(None, None, "none: the snapshot reads an export, not the table")
         return throughput_cap(source.read_throughput, info.read_capacity, source.throughput_read_percent,
                               DEFAULT_READ_PERCENT, tasks)
 
     def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[list[Segment]]:
         return segment_groups(described.info.size_bytes, cores, config.source.scan_segments)
+
+    def deferred_segments(self, config: Any, savepoint: Any) -> str | None:
+        settings = config.source.export_snapshot
+        if settings is None or savepoint.export_manifest:
+            return None
+        where = f"s3://{settings.bucket}/{settings.prefix or ''}"
+        how = "an export in progress" if savepoint.export_arn else "an export taken once the stream is pinned"
+        return (f"one per data file of {how} (ExportTableToPointInTime into {where}; point-in-time recovery "
+                "enabled if off; no read capacity used)")
+
+    def snapshot_source(self, config: Any, described: PlannedSource, savepoint: Any, save: Callable[[], None],
+                        not_before: float | None, abort: Any = None) -> tuple[Any, int, int] | None:
+        settings = config.source.export_snapshot
+        if settings is None:
+            return None
+        from ..dynamodb_export.backend import read_export
+        from .export_snapshot import SETTING, export_files, take_export
+
+        spec = described.spec
+        manifest = take_export(spec.client_spec.dynamodb(), spec.table, settings, savepoint, save, not_before, abort)
+        files, name = export_files(settings, spec.client_spec, manifest)
+        summary, export = read_export(files, name, manifest, SETTING)
+        return export, max(1, len(export.data_files)), int(summary.get("itemCount") or described.info.item_count)
 
     def stream_problem(self, info: TableInfo) -> str | None:
         return stream_problem(info)

@@ -86,12 +86,8 @@ class ExportSource:
         if src.bucket:
             spec = ClientSpec.from_section(src, s3_path_style=bool(src.use_path_style_access),
                                            max_connections=max_connections)
-        files = ExportFiles(folder, src.bucket, spec)
-        summary = _summary(files, summary_name, src.manifest_path)
-        files_key = summary["manifestFilesS3Key"]
-        entries = _manifest_lines(files, relative_key(files_key, files_key))
-        data_files = tuple(relative_key(e["dataFileS3Key"], files_key) for e in entries)
-        return PlannedSource(_table_info(src, summary), ExportSourceSpec(files, data_files))
+        summary, export = read_export(ExportFiles(folder, src.bucket, spec), summary_name, src.manifest_path)
+        return PlannedSource(_table_info(src, summary), export)
 
     def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
         return max(1, len(described.spec.data_files))
@@ -105,27 +101,46 @@ class ExportSource:
     def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[int]:
         return list(range(len(described.spec.data_files)))
 
+    def deferred_segments(self, config: Any, savepoint: Any) -> str | None:
+        return None
+
+    def snapshot_source(self, config: Any, described: PlannedSource, savepoint: Any, save: Any,
+                        not_before: float | None, abort: Any = None) -> None:
+        return None
+
     def stream_problem(self, info: TableInfo) -> str | None:
         return "an export is a snapshot with no stream of changes"
 
 
-def _summary(files: ExportFiles, name: str, where: str) -> dict:
+def read_export(files: ExportFiles, summary_name: str, where: str,
+                setting: str = "source.manifestKey") -> tuple[dict, ExportSourceSpec]:
+    """An export's summary and the spec that reads its data files, from its two manifests.
+
+    ``where`` is the summary's location and ``setting`` the configuration key that gave it, for messages.
+    """
+    summary = _summary(files, summary_name, where, setting)
+    files_key = summary["manifestFilesS3Key"]
+    entries = _manifest_lines(files, relative_key(files_key, files_key))
+    return summary, ExportSourceSpec(files, tuple(relative_key(e["dataFileS3Key"], files_key) for e in entries))
+
+
+def _summary(files: ExportFiles, name: str, where: str, setting: str) -> dict:
     try:
         summary = json.loads(files.text(name))
     except FileNotFoundError as exc:
-        raise SourceError(f"source.manifestKey: {exc}; give the key of the export's manifest-summary.json") from None
+        raise SourceError(f"{setting}: {exc}; give the key of the export's manifest-summary.json") from None
     except OSError as exc:
-        raise SourceError(f"source.manifestKey: cannot read {where}: {exc}") from exc
+        raise SourceError(f"{setting}: cannot read {where}: {exc}") from exc
     except ValueError as exc:
-        raise SourceError(f"source.manifestKey: {where} is not a manifest-summary.json (not JSON: {exc})") from None
+        raise SourceError(f"{setting}: {where} is not a manifest-summary.json (not JSON: {exc})") from None
     if not isinstance(summary, dict) or "manifestFilesS3Key" not in summary:
-        raise SourceError(f"source.manifestKey: {where} is not a manifest-summary.json (no manifestFilesS3Key)")
+        raise SourceError(f"{setting}: {where} is not a manifest-summary.json (no manifestFilesS3Key)")
     kind = summary.get("exportType", "FULL_EXPORT")
     if kind != "FULL_EXPORT":
-        raise SourceError(f"source.manifestKey: {where} is an {kind}, which holds changes rather than a table; "
+        raise SourceError(f"{setting}: {where} is an {kind}, which holds changes rather than a table; "
                           "give a full export (ExportType FULL_EXPORT)")
     if summary.get("outputFormat", FORMAT) != FORMAT:
-        raise SourceError(f"source.manifestKey: {where} is in {summary.get('outputFormat')}; only {FORMAT} exports "
+        raise SourceError(f"{setting}: {where} is in {summary.get('outputFormat')}; only {FORMAT} exports "
                           f"are read: export the table again with ExportFormat {FORMAT}")
     return summary
 
