@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import gzip
-import http.client
 import json
 import socket
 import threading
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from devtools.http_forward import QuietHandler, forward
 
 
 @dataclass(frozen=True)
@@ -98,24 +99,10 @@ class AlternatorNodes:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return server
 
-    def _forward(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, list, bytes]:
-        conn = http.client.HTTPConnection(*self.upstream, timeout=60)
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, response.getheaders(), response.read()
-        finally:
-            conn.close()
-
     def _handler(self, node: Node) -> type[BaseHTTPRequestHandler]:
         cluster = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 parts = urlsplit(self.path)
                 if parts.path != "/localnodes":
@@ -126,7 +113,7 @@ class AlternatorNodes:
                 self._reply(200, json.dumps(cluster.listed(node, parse_qs(parts.query))).encode(), [])
 
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.body()
                 zipped = self.headers.get("Content-Encoding") == "gzip"
                 if zipped:
                     body = gzip.decompress(body)
@@ -136,7 +123,7 @@ class AlternatorNodes:
                     cluster.wrong_host += self.headers.get("Host") != f"{node.address}:{cluster.port}"
                 skip = {"content-length", "content-encoding", "host"}
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
-                status, upstream_headers, payload = cluster._forward(self.path, headers, body)
+                status, upstream_headers, payload = forward(cluster.upstream, "POST", self.path, headers, body)
                 self._reply(status, payload, upstream_headers)
 
             def _reply(self, status: int, payload: bytes, headers: list) -> None:

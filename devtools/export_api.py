@@ -34,7 +34,6 @@ import base64
 import collections
 import gzip
 import hashlib
-import http.client
 import json
 import os
 import re
@@ -47,6 +46,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
+
+from devtools.http_forward import QuietHandler, forward
 
 TARGET = "DynamoDB_20120810."
 ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#"
@@ -433,25 +434,15 @@ class ExportAPI:
         return status, answer
 
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
-        conn = http.client.HTTPConnection(*self._address, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
+        status, answer_headers, answer = forward(self._address, method, path, headers, body)
+        return status, dict(answer_headers), answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.body()
                 target = self.headers.get("X-Amz-Target", "")
                 api._count(target.rsplit(".", 1)[-1])
                 operation = api._operations().get(target[len(TARGET):]) if target.startswith(TARGET) else None

@@ -8,14 +8,14 @@ or a BatchWriteItem that writes only part of its items and returns the rest as
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
+
+from devtools.http_forward import QuietHandler, forward
 
 THROTTLE_BODY = {
     "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -84,25 +84,15 @@ class FaultProxy:
             return "pass"
 
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
-        conn = http.client.HTTPConnection(*self.upstream, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
+        status, answer_headers, answer = forward(self.upstream, method, path, headers, body)
+        return status, dict(answer_headers), answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = self.body()
                 operation = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
                 decision = proxy._decide(operation)

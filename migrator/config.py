@@ -347,8 +347,8 @@ class DynamoDBS3ExportSource(_Section):
     """``source`` with ``type: dynamodb-s3-export``: a DynamoDB table export (``ExportTableToPointInTime``)."""
 
     type: Literal["dynamodb-s3-export"]
-    """``dynamodb-s3-export``: read a full export in DYNAMODB_JSON, in AWS's layout or Scylla Migrator's
-    (or this tool's ``dynamodb-s3-export`` target's)."""
+    """``dynamodb-s3-export``: read a full export in DYNAMODB_JSON (or ION, with the ``ion`` extra), in AWS's
+    layout or Scylla Migrator's (or this tool's ``dynamodb-s3-export`` target's)."""
     bucket: Optional[str] = None
     """The S3 bucket of the export. Left out: ``manifestKey`` is a local path (an export copied to disk)."""
     manifest_key: str = Field(min_length=1)

@@ -1,8 +1,8 @@
 """The hand-written export in AWS's layout (``tests/configs/aws-export``) and the items it holds.
 
-The data files are kept as text so that they can be read and reviewed; :func:`aws_export` gzips
-them into place, as AWS stores them. ``EXPECTED`` is written out by hand too, in boto3's form
-(binary as bytes), not derived from the files with migrator's code.
+The data files (DYNAMODB_JSON lines, or Ion text) are kept as text so that they can be read and
+reviewed; :func:`aws_export` gzips them into place, as AWS stores them. ``EXPECTED`` is written out
+by hand too, in boto3's form (binary as bytes), not derived from the files with migrator's code.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ import shutil
 FIXTURE = os.path.join(os.path.dirname(__file__), "configs", "aws-export")
 EXPORT_ID = "01764547200000-5f2c9a1e"
 SUMMARY_KEY = f"AWSDynamoDB/{EXPORT_ID}/manifest-summary.json"
+#: The same items exported in Amazon Ion (``tests/configs/aws-export-ion``), written by hand from AWS's type
+#: mapping: numbers as decimals (some written differently, ``1d38``, equal in value), sets as annotated lists.
+ION_FIXTURE = os.path.join(os.path.dirname(__file__), "configs", "aws-export-ion")
+ION_EXPORT_ID = "01764547200000-ab12cd34"
+ION_SUMMARY_KEY = f"AWSDynamoDB/{ION_EXPORT_ID}/manifest-summary.json"
 
 EXPECTED = [
     {"pk": {"S": "order#1"}, "sk": {"N": "1"}, "total": {"N": "12345678901234567890123456789012345678"},
@@ -44,12 +49,12 @@ TABLE_DESCRIPTION = {
 }
 
 
-def aws_export(root: str) -> str:
+def aws_export(root: str, fixture: str = FIXTURE, export_id: str = EXPORT_ID) -> str:
     """The fixture copied under ``root``, data files gzipped; returns ``root``."""
-    shutil.copytree(FIXTURE, root, dirs_exist_ok=True)
-    data = os.path.join(root, "AWSDynamoDB", EXPORT_ID, "data")
+    shutil.copytree(fixture, root, dirs_exist_ok=True)
+    data = os.path.join(root, "AWSDynamoDB", export_id, "data")
     for name in os.listdir(data):
-        if name.endswith(".json"):
+        if name.endswith((".json", ".ion")):
             with open(os.path.join(data, name), "rb") as text, gzip.open(os.path.join(data, name + ".gz"), "wb") as out:
                 out.write(text.read())
             os.remove(os.path.join(data, name))

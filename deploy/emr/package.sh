@@ -19,14 +19,15 @@ python=$(command -v python3 || command -v python)
 
 "$python" "$root/deploy/build_zip.py" "$out"
 
-# The runtime closure of pyproject.toml's dependencies (pymongo for MongoDB targets), versions
+# The runtime closure of pyproject.toml's dependencies (pymongo for MongoDB targets, amazon-ion for
+# Ion exports), versions
 # from requirements-dev.lock so the cluster runs exactly what the tests ran.
 "$python" - "$root/requirements-dev.lock" "$out/requirements.txt" <<'PY'
 import re, sys
 lock, out = sys.argv[1], sys.argv[2]
 wanted = ["pyspark", "py4j", "pyarrow", "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil",
           "six", "urllib3", "pydantic", "pydantic-core", "annotated-types", "typing-inspection",
-          "typing-extensions", "pyyaml", "pymongo", "dnspython"]
+          "typing-extensions", "pyyaml", "pymongo", "dnspython", "amazon-ion", "jsonconversion", "numpy"]
 def norm(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 pins = {}

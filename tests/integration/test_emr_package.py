@@ -109,7 +109,8 @@ def test_package_holds_what_the_cluster_needs(package):
 def test_requirements_pin_the_runtime_closure_as_the_lock_does(package):
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
-    todo = [Requirement(r).name for r in project["dependencies"] + project["optional-dependencies"]["mongodb"]]
+    extras = project["optional-dependencies"]
+    todo = [Requirement(r).name for r in project["dependencies"] + extras["mongodb"] + extras["ion"]]
     closure: set[str] = set()
     while todo:
         name = _norm(todo.pop())

@@ -5,14 +5,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from decimal import Decimal
 
 import pytest
 
 from migrator.config import parse_config
-from migrator.errors import SourceError
+from migrator.errors import MigratorError, SourceError
 from migrator.sources.base import Segment
 from migrator.sources.dynamodb_export.backend import BACKEND
-from tests.export_fixture import EXPECTED, EXPORT_ID, SUMMARY_KEY, TABLE_DESCRIPTION, aws_export
+from tests.export_fixture import (EXPECTED, EXPORT_ID, ION_EXPORT_ID, ION_FIXTURE, ION_SUMMARY_KEY, SUMMARY_KEY,
+                                  TABLE_DESCRIPTION, aws_export)
 
 
 def config_for(manifest: str, **source):
@@ -83,7 +85,7 @@ def test_what_cannot_be_read_is_named(export, tmp_path):
     with pytest.raises(SourceError, match="source.manifestKey: .*missing.json.*no such"):
         BACKEND.describe(config_for(os.path.join(root, "missing.json")))
     summary = json.loads(open(manifest).read())
-    for changes, message in (({"outputFormat": "ION"}, "is in ION; only DYNAMODB_JSON exports are read"),
+    for changes, message in (({"outputFormat": "CSV"}, "is in CSV; DYNAMODB_JSON and ION exports are read"),
                              ({"exportType": "INCREMENTAL_EXPORT"}, "holds changes rather than a table")):
         other = tmp_path / f"summary-{len(message)}.json"
         other.write_text(json.dumps({**summary, **changes}))
@@ -112,3 +114,58 @@ def test_the_configuration_says_what_an_export_source_cannot_do(export):
                      "target.streamChanges: an export is a snapshot", "skipSegments: an export is read",
                      "validation.copyMissingRows: an export cannot be read by key"):
         assert expected in text
+
+
+def by_value(value):
+    """Numbers as Decimal, so that ``1d38`` (Ion) and ``100000000000000000000000000000000000000`` compare equal."""
+    if isinstance(value, list):
+        return [by_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: (Decimal(v) if k == "N" else [Decimal(n) for n in v] if k == "NS" else by_value(v))
+                for k, v in value.items()}
+    return value
+
+
+def test_an_ion_export_reads_exactly_by_value(tmp_path):
+    root = aws_export(str(tmp_path / "ion"), ION_FIXTURE, ION_EXPORT_ID)
+    described = BACKEND.describe(config_for(os.path.join(root, ION_SUMMARY_KEY)))
+    spec = described.spec
+    assert spec.format == "ION" and described.info.item_count == 7
+    items = all_items(spec, 2)
+    assert by_value(items) == by_value(EXPECTED)
+    assert items[0]["tiny"] == {"N": "-1E-38"} and items[5]["sk"] == {"N": "1E+38"}  # exact, in Decimal's text
+    # A record's position is its number in the file: a resumed file skips the records written.
+    pages = list(spec.pages(Segment(0, 2, {"lines": 3}), None, None, None))
+    assert pages == [([EXPECTED[3]], None)]
+
+
+def test_what_an_ion_export_cannot_hold_is_named(tmp_path):
+    root = aws_export(str(tmp_path / "ion"), ION_FIXTURE, ION_EXPORT_ID)
+    data = os.path.join(root, "AWSDynamoDB", ION_EXPORT_ID, "data", "m5nb2vqz6c7xdyhg4kjrt3opla.ion.gz")
+    spec = BACKEND.describe(config_for(os.path.join(root, ION_SUMMARY_KEY))).spec
+    for text, message in ((b'{Item:{pk:"a",sk:1.}}\n{Item:{pk:"b",sk:2e0}}', "record 2: attribute sk is an Ion float"),
+                          (b'{Item:{pk:"a",at:2025-12-01T00:00:00Z}}', "record 1: attribute at is an Ion timestamp"),
+                          (b'{Item:{m:{l:[1., a::b]}}}', r"record 1: attribute m.l\[1\] is an Ion symbol"),
+                          (b'{Item:{pk:"a",s:$dynamodb_NS::["x"]}}', "record 1: attribute s is a NS set with a member"),
+                          (b'{Item:{pk:"a"}} {Item:{pk:', "record 2 is not valid Ion"),
+                          (b'{pk:"no Item"}', "record 1 is not an export item")):
+        with gzip.open(data, "wb") as f:
+            f.write(text)
+        with pytest.raises(SourceError, match="m5nb2vqz6c7xdyhg4kjrt3opla.ion.gz: " + message):
+            list(spec.pages(Segment(1, 2), None, None, None))
+
+
+def test_an_ion_export_without_the_ion_extra_says_which_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ion(name, *args, **kwargs):
+        if name.startswith("amazon.ion"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    root = aws_export(str(tmp_path / "ion"), ION_FIXTURE, ION_EXPORT_ID)
+    monkeypatch.setattr(builtins, "__import__", no_ion)
+    with pytest.raises(MigratorError, match=r"pip install 'migrator\[ion\]'"):
+        BACKEND.describe(config_for(os.path.join(root, ION_SUMMARY_KEY)))

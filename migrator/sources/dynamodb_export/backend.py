@@ -18,6 +18,8 @@ from ...tables import TableInfo
 from ...throttle import ThroughputCap
 from ..base import PlannedSource, Segment
 from .files import ExportFiles
+from .ion import FORMAT as ION
+from .ion import ion_records, require_ion
 
 #: Items per page when no cap sets a page size: the savepoint's position moves every page.
 PAGE_LINES = 1000
@@ -29,6 +31,7 @@ class ExportSourceSpec:
 
     files: ExportFiles
     data_files: tuple[str, ...]        # names relative to the folder; segment n reads data_files[n]
+    format: str = FORMAT               # DYNAMODB_JSON (a line per item) or ION (a record per item)
     #: An export has no index by key: the validator names no attribute of a difference.
     fetches_by_key = False
 
@@ -59,9 +62,15 @@ class ExportSourceSpec:
         raise SourceError(f"{self.describe()}: an export cannot be read by key")
 
     def _items(self, name: str, skip: int) -> Iterator[tuple[int, dict]]:
-        """``(line number, item)`` for every item after line ``skip``; a bad line names its file."""
+        """``(line number, item)`` for every item after line ``skip`` (records for Ion); a bad one names its file."""
         number = 0
         try:
+            if self.format == ION:
+                with self.files.reader(name) as stream:
+                    for number, item in enumerate(ion_records(stream), 1):
+                        if number > skip:
+                            yield number, item
+                return
             for number, line in enumerate(self.files.lines(name), 1):
                 if number > skip:
                     item = line_item(line, number)
@@ -121,7 +130,8 @@ def read_export(files: ExportFiles, summary_name: str, where: str,
     summary = _summary(files, summary_name, where, setting)
     files_key = summary["manifestFilesS3Key"]
     entries = _manifest_lines(files, relative_key(files_key, files_key))
-    return summary, ExportSourceSpec(files, tuple(relative_key(e["dataFileS3Key"], files_key) for e in entries))
+    names = tuple(relative_key(e["dataFileS3Key"], files_key) for e in entries)
+    return summary, ExportSourceSpec(files, names, summary.get("outputFormat") or FORMAT)
 
 
 def _summary(files: ExportFiles, name: str, where: str, setting: str) -> dict:
@@ -139,8 +149,10 @@ def _summary(files: ExportFiles, name: str, where: str, setting: str) -> dict:
     if kind != "FULL_EXPORT":
         raise SourceError(f"{setting}: {where} is an {kind}, which holds changes rather than a table; "
                           "give a full export (ExportType FULL_EXPORT)")
-    if summary.get("outputFormat", FORMAT) != FORMAT:
-        raise SourceError(f"{setting}: {where} is in {summary.get('outputFormat')}; only {FORMAT} exports "
+    if summary.get("outputFormat") == ION:
+        require_ion()
+    elif summary.get("outputFormat", FORMAT) != FORMAT:
+        raise SourceError(f"{setting}: {where} is in {summary.get('outputFormat')}; {FORMAT} and {ION} exports "
                           f"are read: export the table again with ExportFormat {FORMAT}")
     return summary
 

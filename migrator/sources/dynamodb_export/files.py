@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 from dataclasses import dataclass
@@ -58,10 +59,15 @@ class ExportFiles:
 
     def lines(self, name: str, client: Any = None) -> Iterator[bytes]:
         """The lines of a data file, gunzipped when its name ends with ``.gz``; read as they stream in."""
+        with self.reader(name, client) as stream:
+            yield from stream
+
+    @contextlib.contextmanager
+    def reader(self, name: str, client: Any = None) -> Iterator[IO[bytes]]:
+        """A data file as a stream, gunzipped when its name ends with ``.gz``; closed on leaving."""
         body = self.open(name, client)
         try:
-            stream = gzip.GzipFile(fileobj=body) if name.endswith(".gz") else body
-            yield from stream
+            yield gzip.GzipFile(fileobj=body) if name.endswith(".gz") else body
         finally:
             body.close()
 

@@ -1,0 +1,31 @@
+"""What the test proxies share (fault proxy, Alternator nodes, export API): a quiet handler, a request passed on."""
+
+from __future__ import annotations
+
+import http.client
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+
+def forward(address: tuple[str, int], method: str, path: str, headers: dict[str, str],
+            body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Send the request to ``address`` on a fresh connection; ``(status, headers, body)`` of its answer."""
+    conn = http.client.HTTPConnection(*address, timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        conn.close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for the test proxies: HTTP/1.1 keep-alive, no access log, the body read whole."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
