@@ -41,7 +41,6 @@ import secrets
 import threading
 import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -430,12 +429,8 @@ class ExportAPI:
         keys = credentials()
         SigV4Auth(Credentials(keys["aws_access_key_id"], keys["aws_secret_access_key"], keys["aws_session_token"]),
                   "dynamodb", "us-east-1").add_auth(signed)
-        status, _, answer = self._forward("POST", "/", dict(signed.headers.items()), body)
+        status, _, answer = forward(self._address, "POST", "/", dict(signed.headers.items()), body)
         return status, answer
-
-    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
-        status, answer_headers, answer = forward(self._address, method, path, headers, body)
-        return status, dict(answer_headers), answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -447,20 +442,11 @@ class ExportAPI:
                 api._count(target.rsplit(".", 1)[-1])
                 operation = api._operations().get(target[len(TARGET):]) if target.startswith(TARGET) else None
                 if operation is not None:
-                    self._reply(*api._answer(operation, body))
+                    self.reply(*api._answer(operation, body))
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
-                status, _, upstream_body = api._forward("POST", self.path, headers, body)
-                self._reply(status, upstream_body)
-
-            def _reply(self, status: int, payload: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("x-amz-crc32", str(zlib.crc32(payload) & 0xFFFFFFFF))
-                self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-                self.end_headers()
-                self.wfile.write(payload)
+                status, _, upstream_body = forward(api._address, "POST", self.path, headers, body)
+                self.reply(status, upstream_body)
 
         return Handler
 

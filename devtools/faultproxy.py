@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -83,10 +82,6 @@ class FaultProxy:
                 return "partial"
             return "pass"
 
-    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
-        status, answer_headers, answer = forward(self.upstream, method, path, headers, body)
-        return status, dict(answer_headers), answer
-
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
@@ -97,7 +92,7 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "content-length"}
                 decision = proxy._decide(operation)
                 if decision == "throttle":
-                    self._reply(400, json.dumps(THROTTLE_BODY).encode())
+                    self.reply(400, json.dumps(THROTTLE_BODY).encode())
                     return
                 if decision == "partial":
                     request = json.loads(body)
@@ -105,26 +100,18 @@ class FaultProxy:
                     if len(writes) > 1:
                         keep, rest = writes[: len(writes) // 2], writes[len(writes) // 2:]
                         request["RequestItems"] = {table: keep}
-                        status, _, upstream_body = proxy._forward("POST", self.path, headers, json.dumps(request).encode())
+                        status, _, upstream_body = forward(proxy.upstream, "POST", self.path, headers,
+                                                            json.dumps(request).encode())
                         if status == 200:
                             answer = json.loads(upstream_body)
                             answer.setdefault("UnprocessedItems", {}).setdefault(table, []).extend(rest)
                             with proxy.lock:
                                 proxy.partial += 1
-                            self._reply(200, json.dumps(answer).encode())
+                            self.reply(200, json.dumps(answer).encode())
                             return
-                        self._reply(status, upstream_body)
+                        self.reply(status, upstream_body)
                         return
-                status, _, upstream_body = proxy._forward("POST", self.path, headers, body)
-                self._reply(status, upstream_body)
-
-            def _reply(self, status: int, payload: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("x-amz-crc32", str(zlib.crc32(payload) & 0xFFFFFFFF))
-                self.send_header("x-amzn-RequestId", "fault-proxy")
-                self.end_headers()
-                self.wfile.write(payload)
+                status, _, upstream_body = forward(proxy.upstream, "POST", self.path, headers, body)
+                self.reply(status, upstream_body)
 
         return Handler

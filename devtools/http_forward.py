@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import uuid
+import zlib
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -29,3 +31,13 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+    def reply(self, status: int, payload: bytes) -> None:
+        """A DynamoDB JSON answer, with the ``x-amz-crc32`` botocore checks."""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amz-crc32", str(zlib.crc32(payload) & 0xFFFFFFFF))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(payload)

@@ -21,6 +21,7 @@ import gzip
 import json
 import logging
 import threading
+import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -87,7 +88,6 @@ class LiveNodes:
         self._turn = 0
         self._used = 0  # requests since the last refresh
         self._warned = False
-        self._stopped = threading.Event()
         self.refresh()
 
     @property
@@ -108,7 +108,7 @@ class LiveNodes:
         for url in discovery_urls(self.seed, self.balancing):
             try:
                 found = self._fetch(url)
-            except Exception as exc:  # noqa: BLE001 - any failure means "ask less precisely, or keep"
+            except Exception as exc:  # noqa: BLE001 - a seed that cannot answer: keep the nodes known
                 problem = f"{type(exc).__name__}: {exc}"
                 break
             if found:
@@ -136,11 +136,9 @@ class LiveNodes:
         thread.start()
         return self
 
-    def stop(self) -> None:
-        self._stopped.set()
-
     def _run(self) -> None:
-        while not self._stopped.wait(self.interval()):
+        while True:  # a daemon thread: it ends with the process
+            time.sleep(self.interval())
             self.refresh()
 
 

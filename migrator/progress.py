@@ -281,8 +281,13 @@ class RateMeter:
         left = self.eta_seconds(expected)
         if left is None:
             return "unknown"
-        seconds = int(left)
-        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        return clock_time(left)
+
+
+def clock_time(seconds: float) -> str:
+    """``H:MM:SS`` of a duration, for ETAs and elapsed times."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def progress_line(label: str, done: int, expected: int, meter: RateMeter, extra: str = "") -> str:

@@ -69,6 +69,11 @@ class SnapshotSavepoint:
         return self.segments.setdefault(number, SegmentState())
 
     @property
+    def started(self) -> bool:
+        """Whether the snapshot has copied anything: a segment done, or items written in one."""
+        return bool(self.done_segments or any(s.items for s in self.segments.values()))
+
+    @property
     def done_segments(self) -> set[int]:
         return {n for n, s in self.segments.items() if s.done}
 

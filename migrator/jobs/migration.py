@@ -52,8 +52,7 @@ def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float
                 f"{info.stream_arn or 'no stream'}: changes made while it was off are lost to this migration; "
                 "move the savepoint and checkpoint away to start over with a new snapshot", info.name)
         return savepoint.stream_arn, float(savepoint.stream_pinned_at or 0.0)
-    started = savepoint.done_segments or any(s.items for s in savepoint.segments.values())
-    if started and plan.copies_snapshot:
+    if savepoint.started and plan.copies_snapshot:
         raise SavepointError(
             f"the snapshot in {plan.store.path if plan.store else 'the savepoint'} was started without "
             "streamChanges, so no stream position was pinned before it: changes made since may be missing. "

@@ -97,7 +97,7 @@ class SnapshotPlan:
         if total == self.total_segments:
             return
         savepoint = self.savepoint
-        if savepoint.done_segments or any(s.items or s.last_key for s in savepoint.segments.values()):
+        if savepoint.started or any(s.last_key for s in savepoint.segments.values()):
             where = self.store.path if self.store else "the savepoint"
             raise SavepointError(f"{where} records {savepoint.total_segments} segments copied in part, but the "
                                  f"snapshot's source now has {total}; move the savepoint away to copy everything again",
@@ -262,9 +262,8 @@ def _wrote_target(config: MigratorConfig, savepoint: SnapshotSavepoint) -> bool:
     A stream pinned before a snapshot that copied nothing yet (a run stopped while an export was being
     taken, or before the capture's first batch) has written nothing: the target is created then.
     """
-    copied = savepoint.done_segments or any(s.items for s in savepoint.segments.values())
     changes_only = config.target.stream_changes and config.target.skip_initial_snapshot_transfer
-    return bool(copied or savepoint.change_log_applied >= 0 or (savepoint.stream_arn and changes_only))
+    return bool(savepoint.started or savepoint.change_log_applied >= 0 or (savepoint.stream_arn and changes_only))
 
 
 def snapshot_slots(cores: int, captures: bool) -> int:

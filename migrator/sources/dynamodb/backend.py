@@ -60,8 +60,6 @@ class DynamoDBSource:
         return plan_segment_count(described.info.size_bytes, cores, config.source.scan_segments)
 
     def segments_line(self, config: Any, cores: int) -> str:
-        if config.source.export_snapshot is not None:
-            return "one per data file of the export"
         if config.source.scan_segments:
             return "source.scanSegments"
         return f"one per 100 MiB, at least one per core; {cores} cores"

@@ -34,6 +34,7 @@ from typing import Any, Callable
 from ...clients import ClientSpec, error_code
 from ...errors import SourceError
 from ...export_layout import FORMAT
+from ...progress import clock_time
 from ..dynamodb_export.files import ExportFiles
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def _wait(client: Any, arn: str, poll: float, abort: threading.Event | None, clo
         if clock() - last_log >= max(60.0, poll) or not last_log:
             last_log = clock()
             log.info("export %s: in progress for %s (DynamoDB takes minutes to hours; no read capacity is used)",
-                     arn.rpartition("/")[2], _elapsed(clock() - started))
+                     arn.rpartition("/")[2], clock_time(clock() - started))
         sleep(poll)
 
 
@@ -169,8 +170,3 @@ def _call(method: Callable[..., dict], action: str, **request: Any) -> dict:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", str(exc))
         raise SourceError(f"{SETTING}: {action} failed with {code} ({message}){hint}",
                           request.get("TableName")) from exc
-
-
-def _elapsed(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

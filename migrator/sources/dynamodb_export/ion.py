@@ -17,6 +17,11 @@ from typing import IO, Any, Iterator
 
 from ...errors import MigratorError
 
+try:
+    from amazon.ion.core import IonType
+except ImportError:  # the ion extra is not installed: require_ion says so before any file is read
+    IonType = None
+
 FORMAT = "ION"
 SETS = {"$dynamodb_SS": "SS", "$dynamodb_NS": "NS", "$dynamodb_BS": "BS"}
 
@@ -57,8 +62,6 @@ def ion_records(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
 
 def attribute(value: Any, path: str) -> dict[str, Any]:
     """One Ion value as a DynamoDB attribute value; ``path`` names it in errors (``address.geo``)."""
-    from amazon.ion.core import IonType
-
     kind = getattr(value, "ion_type", None)
     if kind is None or kind == IonType.NULL or getattr(value, "is_null", False):
         return {"NULL": True}
