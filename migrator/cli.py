@@ -1,8 +1,9 @@
-"""Command line: ``migrator run --config FILE [--dry-run] [--stop-when-idle SECONDS]`` and
+"""Command line: ``migrator run --config FILE [--dry-run] [--no-check] [--stop-when-idle SECONDS]``,
+``migrator check --config FILE``, ``migrator policy --config FILE`` and
 ``migrator validate --config FILE [--report PATH]``.
 
-Exit codes: 0 done (or idle long enough; for validate: equal); 1 validate found differences that
-remain; 2 configuration, source, target, stream or savepoint error (the message says what to
+Exit codes: 0 done (or idle long enough; for validate: equal; for check: the migration can start); 1
+validate found differences that remain, or check found problems; 2 configuration, source, target, stream or savepoint error (the message says what to
 change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. The snapshot's progress is saved before
 exiting on an error or a signal; replication stops after the batch in flight.
 """
@@ -100,8 +101,10 @@ class _Signals:
 def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) -> int:
     if args.command == "validate":
         return _validate(args, config)
-    from .jobs.plan import build_plan
-
+    if args.command == "check":
+        return _check(args, config)
+    if args.command == "policy":
+        return _policy(args, config)
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     spark = None
     if under_submit or not _local_cores(args.master):
@@ -109,8 +112,7 @@ def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) ->
         cores = spark.sparkContext.defaultParallelism
     else:
         cores = _local_cores(args.master)
-    plan = build_plan(config, cores)
-    _emit(plan.lines())
+    plan = _checked_plan(args, config, cores)
     if args.dry_run:
         _emit(["dry run: nothing was written"])
         return EXIT_ERROR if plan.problems else EXIT_OK
@@ -135,6 +137,49 @@ def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) ->
     if not under_submit:
         spark.stop()
     return signals.exit_code()
+
+
+def _checked_plan(args: argparse.Namespace, config: MigratorConfig, cores: int) -> Any:
+    """The plan, after the checks of ``migrator check`` (unless ``--no-check``); printed."""
+    from .jobs.check import run_check
+    from .jobs.plan import build_plan
+
+    if args.no_check:
+        plan = build_plan(config, cores)
+        _emit(plan.lines())
+        return plan
+    report = run_check(config, cores)
+    if args.dry_run or report.problems:
+        _emit(report.lines())
+    else:
+        _emit(report.plan.lines() + [f.line() for f in report.findings if f.warning] + report.lines()[-1:])
+    # The plan's own problems (keys, stream view type) stop the run below, as without the check.
+    problems = [f"{f.subject}: {f.text}" for f in report.problems if f.subject != "plan" or report.plan is None]
+    if len(problems) == 1:
+        raise MigratorError(f"{problems[0]} (found by the check before the run; --no-check skips it)")
+    if problems:
+        raise MigratorError(f"the check before the run found {len(problems)} problems (--no-check skips it):\n"
+                            + "\n".join(f"  - {p}" for p in problems))
+    return report.plan
+
+
+def _check(args: argparse.Namespace, config: MigratorConfig) -> int:
+    from .jobs.check import run_check
+
+    report = run_check(config, _local_cores(args.master) or os.cpu_count() or 2)
+    _emit(report.lines())
+    return EXIT_DIFFERENT if report.problems else EXIT_OK
+
+
+def _policy(args: argparse.Namespace, config: MigratorConfig) -> int:
+    from .permissions import policy, required, table
+
+    needed = required(config, args.side)
+    if args.explain:
+        _emit(table(needed))
+    else:
+        _emit([json.dumps(policy(needed), indent=2)])
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace, config: MigratorConfig) -> int:
@@ -221,7 +266,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--stop-when-idle", type=float, default=None, metavar="SECONDS",
                      help="with streamChanges: exit 0 once caught up and without changes for this long "
                           "(overrides streaming.stopWhenIdleSeconds)")
+    run.add_argument("--no-check", action="store_true",
+                     help="start without the checks of `migrator check` (endpoints, credentials, permissions)")
     _common_options(run)
+    check = commands.add_parser("check", help="check that the migration can start: endpoints, credentials, "
+                                "permissions, stream, the snapshot's duration; writes nothing (exit 0: it can, 1: not)")
+    check.add_argument("--config", required=True, help="YAML configuration file")
+    check.add_argument("--master", default=None, help="the Spark master the run will use, for its core count")
+    check.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    policy = commands.add_parser("policy", help="print the IAM policy the configured job needs (JSON)")
+    policy.add_argument("--config", required=True, help="YAML configuration file")
+    policy.add_argument("--explain", action="store_true", help="one line per permission: action, resource, why")
+    policy.add_argument("--side", choices=["source", "target", "storage"], default=None,
+                        help="only what one side's credentials need (when source and target are other accounts)")
+    policy.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     validate = commands.add_parser("validate", help="compare source and target in both directions")
     validate.add_argument("--config", required=True, help="YAML configuration file")
     validate.add_argument("--report", default=None, metavar="PATH",

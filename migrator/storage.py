@@ -167,6 +167,26 @@ def exists(path: str) -> bool:
     return True
 
 
+def check_writable(path: str) -> str:
+    """Raise OSError unless files can be made under ``path``, writing nothing: a local path's nearest
+    existing folder is writable; an S3 prefix can be listed (ListObjectsV2, one key). What was found."""
+    if not is_s3(path):
+        folder = os.path.abspath(path)
+        while not os.path.exists(folder):
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, f"{folder} is not a writable folder", path)
+        return "exists" if folder == os.path.abspath(path) else f"created under {folder}"
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = split_s3(path)
+    try:
+        _s3().list_objects_v2(Bucket=bucket, Prefix=prefix.rstrip("/") + "/" if prefix else "", MaxKeys=1)
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(exc, path) from exc
+    return f"bucket {bucket} can be listed (s3:PutObject is tried by the first write)"
+
+
 def list_names(directory: str, suffix: str = "") -> list[str]:
     """Full paths of the files directly under ``directory`` that end with ``suffix``, sorted."""
     if not is_s3(directory):

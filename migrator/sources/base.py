@@ -71,6 +71,12 @@ class SourceBackend(Protocol):
     def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
         """Describe the source; raises :class:`~migrator.errors.SourceError` when it is missing."""
 
+    def permissions(self, config: Any) -> list[Any]:
+        """The IAM permissions (:class:`~migrator.permissions.Permission`) the job needs of the source."""
+
+    def preflight(self, config: Any) -> list[Any]:
+        """Harmless probes of the source for ``migrator check`` (:class:`~migrator.preflight.Finding`)."""
+
     def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
         """How many snapshot segments a new copy uses."""
 

@@ -66,6 +66,13 @@ class TargetBackend(Protocol):
              now: float | None = None) -> PlannedTarget:
         """Describe the target and decide what to do with it; changes nothing."""
 
+    def permissions(self, config: Any) -> list[Any]:
+        """The IAM permissions (:class:`~migrator.permissions.Permission`) the job needs of the target."""
+
+    def preflight(self, config: Any, source: TableInfo | None) -> list[Any]:
+        """Harmless probes of the target for ``migrator check`` (:class:`~migrator.preflight.Finding`);
+        ``source`` is the source described, None when it could not be."""
+
     def prepare(self, config: Any, planned: PlannedTarget) -> None:
         """Create (or drop, rename) the target as planned, with its indexes and TTL."""
 

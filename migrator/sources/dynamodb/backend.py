@@ -56,6 +56,16 @@ class DynamoDBSource:
         return PlannedSource(info, DynamoDBSourceSpec(client_spec, info.name,
                                                       source.remove_consumed_capacity is not True))
 
+    def permissions(self, config: Any) -> list[Any]:
+        from .preflight import permissions
+
+        return permissions(config)
+
+    def preflight(self, config: Any) -> list[Any]:
+        from .preflight import preflight
+
+        return preflight(config)
+
     def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
         return plan_segment_count(described.info.size_bytes, cores, config.source.scan_segments)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ...clients import ClientSpec
-from ...errors import SourceError
+from ...errors import MigratorError, SourceError
 from ...export_layout import FORMAT, line_item, relative_key
 from ...tables import TableInfo
 from ...throttle import ThroughputCap
@@ -97,6 +97,29 @@ class ExportSource:
                                            max_connections=max_connections)
         summary, export = read_export(ExportFiles(folder, src.bucket, spec), summary_name, src.manifest_path)
         return PlannedSource(_table_info(src, summary), export)
+
+    def permissions(self, config: Any) -> list[Any]:
+        from ...permissions import s3_permissions
+
+        src = config.source
+        if not src.bucket:
+            return []
+        folder = src.manifest_key.replace("\\", "/").rpartition("/")[0]
+        return s3_permissions(f"s3://{src.bucket}/{folder}", "read the export", write=False)
+
+    def preflight(self, config: Any) -> list[Any]:
+        """The export's summary and manifest are read, as the plan reads them."""
+        from ...preflight import Prober
+
+        prober = Prober("source", f"export {config.source.manifest_key}")
+        try:
+            described = self.describe(config)
+        except (MigratorError, OSError) as exc:
+            prober.problem(str(exc))
+        else:
+            prober.ok(f"{described.spec.describe()}: {len(described.spec.data_files)} data files, "
+                      f"~{described.info.item_count:,} items")
+        return prober.findings
 
     def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
         return max(1, len(described.spec.data_files))

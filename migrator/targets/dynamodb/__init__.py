@@ -34,6 +34,16 @@ class DynamoDBBackend:
                                   request_capacity=tgt.remove_consumed_capacity is not True)
         return PlannedTarget(plan, spec, wcu)
 
+    def permissions(self, config: Any) -> list[Any]:
+        from .preflight import permissions
+
+        return permissions(config)
+
+    def preflight(self, config: Any, source: TableInfo | None) -> list[Any]:
+        from .preflight import preflight
+
+        return preflight(config, source)
+
     def prepare(self, config: Any, planned: PlannedTarget) -> None:
         if planned.plan.action == "create":
             create_target_table(planned.spec.client_spec.dynamodb(), planned.plan,

@@ -65,6 +65,16 @@ class ExportBackend:
             action = "resume"
         return PlannedTarget(ExportPlan(action, path, source, problems), spec)
 
+    def permissions(self, config: Any) -> list[Any]:
+        from ...permissions import s3_permissions
+
+        return s3_permissions(config.target.path, "the export") if storage.is_s3(config.target.path) else []
+
+    def preflight(self, config: Any, source: TableInfo | None) -> list[Any]:
+        from ...preflight import location_finding
+
+        return [location_finding("target", "target.path", config.target.path)]
+
     def prepare(self, config: Any, planned: PlannedTarget) -> None:
         """Nothing to create: tasks write their files, :meth:`finish` the manifests."""
 

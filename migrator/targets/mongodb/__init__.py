@@ -26,22 +26,22 @@ class MongoBackend:
     def plan(self, config: Any, source: TableInfo, key_names: list[str], resuming: bool,
              now: float | None = None) -> PlannedTarget:
         tgt = config.target
-        renames = config.rename_map
-        ttl = renames.get(source.ttl_attribute, source.ttl_attribute) if source.ttl_attribute else None
-        policy = BsonPolicy(on_overflow=tgt.numbers.on_overflow, sets=tgt.sets, field_names=tgt.field_names,
-                            ttl_attribute=ttl if tgt.ttl_field else None, ttl_field=tgt.ttl_field if ttl else None)
-        spec = MongoTargetSpec(uri=tgt.uri, database=tgt.database, collection=config.target_table,
-                               key_names=key_names, policy=policy, batch_size=tgt.batch_size,
-                               batch_bytes=tgt.batch_bytes, concurrency=tgt.write_concurrency,
-                               write_concern=tgt.write_concern.options() if tgt.write_concern else {},
-                               redacted_uri=tgt.redacted_uri())
+        spec = _spec(config, source, key_names)
         client = spec.client()
         try:
-            plan = plan_collection(client, tgt.database, config.target_table, tgt.exists, source, renames, policy,
-                                   resuming, now)
+            plan = plan_collection(client, tgt.database, config.target_table, tgt.exists, source, config.rename_map,
+                                   spec.policy, resuming, now)
         finally:
             client.close()
         return PlannedTarget(plan, spec)
+
+    def permissions(self, config: Any) -> list[Any]:
+        return []  # MongoDB's own users and roles: checked by preflight
+
+    def preflight(self, config: Any, source: TableInfo | None) -> list[Any]:
+        from .preflight import preflight
+
+        return preflight(config, _spec(config, source, []))
 
     def prepare(self, config: Any, planned: PlannedTarget) -> None:
         client = planned.spec.client()
@@ -77,6 +77,19 @@ class MongoBackend:
 
     def finish(self, config: Any, planned: PlannedTarget, savepoint: Any) -> None:
         """Nothing more to write once the items are in."""
+
+
+def _spec(config: Any, source: TableInfo | None, key_names: list[str]) -> MongoTargetSpec:
+    tgt = config.target
+    renames = config.rename_map
+    ttl = renames.get(source.ttl_attribute, source.ttl_attribute) if source and source.ttl_attribute else None
+    policy = BsonPolicy(on_overflow=tgt.numbers.on_overflow, sets=tgt.sets, field_names=tgt.field_names,
+                        ttl_attribute=ttl if tgt.ttl_field else None, ttl_field=tgt.ttl_field if ttl else None)
+    return MongoTargetSpec(uri=tgt.uri, database=tgt.database, collection=config.target_table,
+                           key_names=key_names, policy=policy, batch_size=tgt.batch_size,
+                           batch_bytes=tgt.batch_bytes, concurrency=tgt.write_concurrency,
+                           write_concern=tgt.write_concern.options() if tgt.write_concern else {},
+                           redacted_uri=tgt.redacted_uri())
 
 
 BACKEND = MongoBackend()

@@ -66,10 +66,10 @@ class MongoTargetSpec:
     def describe(self) -> str:
         return f"{self.name} ({self.redacted_uri})"
 
-    def client(self) -> Any:
+    def client(self, server_selection_ms: int = 30_000) -> Any:
         pymongo = _pymongo()
         return pymongo.MongoClient(self.uri.get_secret_value(), appname="migrator",
-                                   maxPoolSize=self.concurrency + 2, serverSelectionTimeoutMS=30_000,
+                                   maxPoolSize=self.concurrency + 2, serverSelectionTimeoutMS=server_selection_ms,
                                    **self.write_concern)
 
     def shared_client(self) -> Any:
