@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 "$root/devtools/setup.sh"
+"$root/devtools/pythons.sh" >/dev/null   # Python 3.12 and 3.13, for test_install.py
 cd "$root"
 export SPARK_LOCAL_IP=127.0.0.1
 export PYSPARK_PYTHON="$root/.cache/venv/bin/python"

@@ -2,8 +2,9 @@
 ``migrator check --config FILE``, ``migrator policy --config FILE`` and
 ``migrator validate --config FILE [--report PATH]``.
 
-Exit codes: 0 done (or idle long enough; for validate: equal; for check: the migration can start); 1
-validate found differences that remain, or check found problems; 2 configuration, source, target, stream or savepoint error (the message says what to
+Exit codes: 0 done (or idle long enough; for validate: equal; for check: the migration can start);
+1 validate found differences that remain, or check found problems; 2 configuration, source, target,
+stream or savepoint error, or a problem the check before a run found (the message says what to
 change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. The snapshot's progress is saved before
 exiting on an error or a signal; replication stops after the batch in flight.
 """
@@ -253,7 +254,8 @@ def _local_cores(master: str | None) -> int | None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="migrator", description="Copy a DynamoDB table to a DynamoDB-compatible target on Spark."
+        prog="migrator", description="Move a live DynamoDB table to DynamoDB, Alternator, MongoDB or an export, on "
+        "Spark: a snapshot, then every change of its stream. Start with `migrator check --config FILE`."
     )
     parser.add_argument("--version", action="version", version=f"migrator {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -107,7 +107,7 @@ def estimate_finding(plan: Any) -> Finding:
     left = len(plan.segments) / max(1, plan.total_segments)
     items, size = int(src.item_count * left), int(src.size_bytes * left)
     what = f"~{items:,} items, {size / 2 ** 20:,.1f} MiB to copy"
-    if plan.config.source.export_snapshot is not None:
+    if getattr(plan.config.source, "export_snapshot", None) is not None:  # a DynamoDB source's setting
         return Finding(True, "snapshot", f"{what} from an export; an export takes minutes to hours, and the change "
                        "log captures the stream meanwhile" if plan.captures else f"{what} from an export")
     seconds = snapshot_seconds(items, size, plan.read_cap.total, plan.write_cap.total)

@@ -114,3 +114,18 @@ def test_the_policy_has_a_statement_per_resource_and_folds_locations_inside_save
                                                   "Resource": "arn:aws:s3:::bucket",
                                                   "Condition": {"StringLike": {"s3:prefix": ["migrator/*"]}}}
     assert {p.side for p in required(config, "target")} == {"target"}
+
+
+def test_the_readme_policy_is_what_migrator_policy_prints_for_its_configuration():
+    import json
+    import os
+    import re
+
+    import yaml
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")) as f:
+        text = f.read()
+    section = text[text.index("## A first migration on AWS"):text.index("### When `check` fails")]
+    config = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    printed = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    assert printed == policy(required(parse_config(config)))
