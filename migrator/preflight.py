@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import clients
+
 #: Answers that mean "you may do this" (the probe was invalid or aimed at nothing, on purpose).
 ALLOWED_CODES = frozenset({
     "ValidationException", "ResourceNotFoundException", "ResourceNotFound", "ConditionalCheckFailedException",
@@ -61,21 +63,22 @@ class Finding:
 
 
 def error_code(exc: BaseException) -> str | None:
-    """The error code of a botocore error; also from an XML error body under a JSON protocol (moto's IAM)."""
+    """:func:`migrator.clients.error_code`, also read from an XML error body under a JSON protocol, where
+    botocore leaves the HTTP status as the code (moto's IAM answers so)."""
+    code = clients.error_code(exc)
+    if code is not None and not str(code).isdigit():
+        return code
+    found = re.search(r"<Code>(\w+)</Code>", _raw_message(exc))
+    return found.group(1) if found else code
+
+
+def _raw_message(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return None
-    error = response.get("Error", {})
-    code, message = error.get("Code"), str(error.get("Message", ""))
-    found = re.search(r"<Code>(\w+)</Code>", message)
-    if found and (code is None or str(code).isdigit()):
-        return found.group(1)
-    return code
+    return str(response.get("Error", {}).get("Message", "")) if isinstance(response, dict) else str(exc)
 
 
 def error_message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    message = str(response.get("Error", {}).get("Message", "")) if isinstance(response, dict) else str(exc)
+    message = _raw_message(exc)
     found = re.search(r"<Message>(.*?)</Message>", message, re.S)
     return (found.group(1) if found else message).strip() or str(exc)
 
@@ -165,9 +168,9 @@ class Prober:
         return None
 
 
-def credentials_finding(prober: Prober, client_spec: Any) -> Any:
-    """Which credentials a side uses and where they came from; the boto3 session, or None when there are
-    none. On AWS itself (no endpoint), STS names the principal. Secrets are never shown."""
+def credentials_finding(prober: Prober, client_spec: Any) -> None:
+    """Record which credentials a side uses and where they came from; on AWS itself (no endpoint), STS
+    names the principal. Secrets are never shown."""
     from botocore import exceptions as bex
 
     session = client_spec.session()
@@ -176,10 +179,10 @@ def credentials_finding(prober: Prober, client_spec: Any) -> Any:
     except bex.BotoCoreError as exc:
         prober.problem(f"the credentials for {prober.where} cannot be loaded: {exc}")
         prober.stopped = True
-        return None
+        return
     if credentials is None:
         prober.probe("credentials", prober.where, _raise_no_credentials)
-        return None
+        return
     if client_spec.role_arn:
         chain = f"role {client_spec.role_arn} assumed from " + (
             f"{prober.subject}.credentials" if client_spec.access_key else "the default credential chain")
@@ -192,10 +195,9 @@ def credentials_finding(prober: Prober, client_spec: Any) -> Any:
         identity = prober.probe("sts:GetCallerIdentity", "the credentials",
                                 lambda: client_spec.client("sts", retries=2).get_caller_identity())
         if identity is None:
-            return None
+            return
         text += f", as {identity['Arn']}"
     prober.ok(text)
-    return session
 
 
 def _raise_no_credentials() -> None:

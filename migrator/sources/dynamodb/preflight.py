@@ -19,13 +19,12 @@ NO_STREAM = "stream/1970-01-01T00:00:00.000"
 def permissions(config: Any) -> list[Permission]:
     source = config.source
     table = table_arn(source.region, source.table)
+    settings = source.export_snapshot
     found = [Permission("dynamodb:DescribeTable", table, "describe the source"),
              Permission("dynamodb:DescribeTimeToLive", table, "the source's TTL, copied to the target"),
-             Permission("dynamodb:Scan", table, "the snapshot; validate"),
+             Permission("dynamodb:Scan", table, "validate" if settings else "the snapshot; validate"),
              Permission("dynamodb:BatchGetItem", table, "validate: fetch the items that differ")]
-    settings = source.export_snapshot
     if settings is not None:
-        found[2] = Permission("dynamodb:Scan", table, "validate")
         found += [Permission(a, table, "source.exportSnapshot")
                   for a in ("dynamodb:DescribeContinuousBackups", "dynamodb:UpdateContinuousBackups",
                             "dynamodb:ExportTableToPointInTime")]
