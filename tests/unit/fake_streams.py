@@ -33,12 +33,15 @@ class FakeStreams:
     every other GetShardIterator too). ``expire_once``:
     iterators refused once as expired. ``trimmed``: shards whose positions are all trimmed.
     ``first_seq``: a shard's first sequence number as listed, when records before the first one
-    given were trimmed (an iterator at a trimmed number is refused).
+    given were trimmed (an iterator at a trimmed number is refused). ``counter_starts``: shards whose
+    listed first number is no record of theirs, as DynamoDB Local lists a new shard at its instance-wide
+    counter: GetShardIterator grants an iterator there, and GetRecords refuses it as trimmed.
     """
 
     def __init__(self, shards, parents=None, closed=(), page=3, expire_once=(), trimmed=(), throttle_every=0,
-                 throttle_iterators=False, first_seq=None):
+                 throttle_iterators=False, first_seq=None, counter_starts=()):
         self.first_seq = dict(first_seq or {})
+        self.counter_starts = set(counter_starts)
         self.shards = {sid: list(records) for sid, records in shards.items()}
         self.parents = parents or {}
         self.closed = set(closed)
@@ -90,6 +93,8 @@ class FakeStreams:
         if ShardIteratorType == "TRIM_HORIZON":
             index = 0
         elif ShardIteratorType == "AT_SEQUENCE_NUMBER":
+            if ShardId in self.counter_starts and SequenceNumber == self.first_seq.get(ShardId):
+                return {"ShardIterator": f"{ShardId}:counter"}
             if ShardId in self.first_seq and (not records or int(SequenceNumber) < int(
                     records[0]["dynamodb"]["SequenceNumber"])):
                 raise error("TrimmedDataAccessException")
@@ -108,6 +113,8 @@ class FakeStreams:
             if ShardIterator in self.expire_once:
                 self.expire_once.discard(ShardIterator)
                 raise error("ExpiredIteratorException")
+            if ShardIterator.endswith(":counter"):
+                raise error("TrimmedDataAccessException")
             sid, index = ShardIterator.rsplit(":", 1)
             self.get_records_by_shard[sid] = self.get_records_by_shard.get(sid, 0) + 1
         index = int(index)

@@ -109,3 +109,12 @@ def test_offsets_carry_the_proof_of_shards_still_at_their_start(tmp_path):
     # must show every record it held.
     assert second["starts"] == {"shard-1": ["0", "root"], "shard-3-c": ["0", "child"],
                                 "shard-4-o": ["0", "root"]}
+
+
+def test_a_listed_start_that_is_no_record_of_the_shard_is_read_from_its_oldest_record(tmp_path):
+    # DynamoDB Local: the listed start (1) was taken by another table's write; GetRecords refuses it.
+    quirk = FakeStreams({"shard-1": [record(10 + i, f"k{i}", minute=5) for i in range(3)]},
+                        first_seq={"shard-1": "1"}, counter_starts={"shard-1"})
+    batches, _ = run_batches(quirk, PositionsLog(str(tmp_path)), settings=pinned(minute(3)))
+    assert len([r for batch in batches for r in batch]) == 3
+

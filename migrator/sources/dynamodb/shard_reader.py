@@ -159,6 +159,8 @@ class StartProof:
         self.shard_id, self.first_seq, self.kind, self.pinned_at = shard_id, first_seq, kind, pinned_at
         self.check = False
         self.trimmed = False
+        #: GetShardIterator granted an iterator at the shard's listed first sequence number.
+        self.at_start = False
 
     def iterator(self, ctx: "_Context", stats: RetryStats) -> str:
         """An iterator at the shard's start, or the error that says what is lost."""
@@ -167,6 +169,7 @@ class StartProof:
                 iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats,
                                           at=self.first_seq)
                 self.check = self.kind == "orphan"
+                self.at_start = True
                 return iterator
             except StreamTrimmedError as exc:
                 if error_code(exc.__cause__) != "TrimmedDataAccessException":
@@ -184,6 +187,19 @@ class StartProof:
                 # nothing to prove from it; read from the oldest record, as without a pin.
                 self.check = self.kind == "orphan" and self.pinned_at is not None
         return shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep, stats)
+
+    def start_is_no_record(self) -> bool:
+        """Whether GetRecords just refused, as trimmed, the iterator GetShardIterator granted at the listed start.
+
+        A trimmed start is refused by GetShardIterator itself (AWS, the stream simulator), which
+        :meth:`iterator` handles. DynamoDB Local lists a new shard's start at its instance-wide sequence
+        counter, which another table's write may take first: the number is then no record of this shard,
+        and GetRecords answers TrimmedDataAccessException. Nothing is trimmed (nothing can be, within the
+        24 hours :func:`~migrator.jobs.migration.check_retention` enforces), so the shard is read from its
+        oldest record as the proof of an untrimmed start allows. Answers True once.
+        """
+        found, self.at_start = self.at_start, False
+        return found
 
     def unproven(self, ctx: "_Context") -> StreamTrimmedError | None:
         """After a read that reached the shard's end: a trimmed start with no record left proves nothing."""
@@ -346,6 +362,11 @@ class ShardCursor:
             except Exception as exc:
                 if error_code(exc) == "ExpiredIteratorException":
                     self.iterator = None  # iterators live 15 minutes: renew from where we are
+                    continue
+                if (error_code(exc) == "TrimmedDataAccessException" and self.last is None and self.proof is not None
+                        and self.proof.start_is_no_record()):
+                    self.iterator = shard_iterator(ctx.client, ctx.stream_arn, self.shard_id, None, ctx.sleep,
+                                                   self.retries)
                     continue
                 raise _stream_error(exc, ctx.stream_arn, self.shard_id, self.last) or exc
             finally:
