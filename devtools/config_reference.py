@@ -199,6 +199,11 @@ def type_text(annotation: Any, constraints: list[Any], where: str) -> str:
             return "list of sections"
         first, _, rest = type_text(item, [], where).partition(" ")
         return f"list of {PLURALS.get(first, first)} {rest}".rstrip()
+    if origin is dict:
+        key, value = typing.get_args(bare)
+        if _model(value):
+            return "mapping of names to sections"
+        return "mapping" if value is Any else f"mapping of strings to {PLURALS.get(type_text(value, [], where))}"
     if _model(bare):
         return "section"
     if bare is SecretStr:
@@ -232,7 +237,10 @@ def default_text(field: FieldInfo) -> str:
         return f"`{value:g}`"
     if isinstance(value, list):
         return "`[]`" if not value else f"`{value}`"
-    return f"`{value}`"
+    if isinstance(value, dict):
+        return "`{}`" if not value else f"`{value}`"
+    return f"`{value}`" if value != "" else '`""`'
+
 
 
 # --- walking the models -----------------------------------------------------------------------
@@ -320,8 +328,9 @@ def walk(model: type[BaseModel], prefix: str = "", title: str = "", intro: str =
             label = VARIANT_NAMES.get(member.__name__, member.__name__)
             nested += walk(member, path, f"`{path}` ({_variant_title(member)})", description, label, side)
         bare, _ = _split(field.annotation)
-        item = _model(typing.get_args(bare)[0]) if typing.get_origin(bare) is list else None
-        section, list_path = (item, f"{path}[]") if item else (_model(bare), path)
+        item = _model(typing.get_args(bare)[-1]) if typing.get_origin(bare) in (list, dict) else None
+        marker = "[]" if typing.get_origin(bare) is list else ".<name>"
+        section, list_path = (item, f"{path}{marker}") if item else (_model(bare), path)
         if section is not None and not variants:
             heading = f"`{list_path}`" + (f" ({variant})" if variant else "")
             nested += walk(section, list_path, heading, description, variant, scylla_side)
@@ -351,7 +360,8 @@ Generated from the configuration models in `migrator/config.py` by `{COMMAND}`; 
 field docstrings there and run it again (`{COMMAND} --check` fails when this file is stale).
 [`config.dynamodb.yaml.example`](../config.dynamodb.yaml.example) shows the keys in place.
 
-Keys are written as in YAML (camelCase); `[]` marks the items of a list. An unknown key is an
+Keys are written as in YAML (camelCase); `[]` marks the items of a list, `<name>` a key of your choosing
+(a table's name). An unknown key is an
 error. The **Scylla Migrator** column compares with Scylla Migrator's DynamoDB configuration:
 **{SAME}** (the key exists there with the same meaning), **{IGNORED}** (accepted so that its
 configurations load, and ignored) or **{OURS}**.

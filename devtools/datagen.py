@@ -128,10 +128,15 @@ def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
     return scan_all_segment(client, table, 0, 1)
 
 
-def scan_all_segment(client: Any, table: str, segment: int, total: int) -> list[dict[str, Any]]:
+def scan_all_filtered(client: Any, table: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items of ``table`` a Scan with ``params`` (a ``FilterExpression`` and its placeholders) returns."""
+    return scan_all_segment(client, table, 0, 1, **params)
+
+
+def scan_all_segment(client: Any, table: str, segment: int, total: int, **params: Any) -> list[dict[str, Any]]:
     """Every item of one Scan segment of ``table``."""
     items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": table}
+    kwargs: dict[str, Any] = {"TableName": table, **params}
     if total > 1:
         kwargs.update(Segment=segment, TotalSegments=total)
     while True:

@@ -41,6 +41,8 @@ class BatchCounts:
     REMOVE: int = 0
     puts: int = 0
     deletes: int = 0
+    #: Last changes whose new image does not match source.filterExpression: deleted from the target.
+    filtered: int = 0
     dead_lettered: int = 0
     throttles: int = 0
     unprocessed: int = 0
@@ -52,7 +54,8 @@ class BatchCounts:
     lag_buckets: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "BatchCounts") -> None:
-        for name in ("INSERT", "MODIFY", "REMOVE", "puts", "deletes", "dead_lettered", "throttles", "unprocessed"):
+        for name in ("INSERT", "MODIFY", "REMOVE", "puts", "deletes", "filtered", "dead_lettered", "throttles",
+                     "unprocessed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.fine_times = self.fine_times or other.fine_times
         if other.newest is not None:
@@ -77,6 +80,7 @@ class BatchCounts:
     def from_dict(cls, data: Mapping[str, Any]) -> "BatchCounts":
         return cls(**data)
 
+
     @classmethod
     def total(cls, parts: Iterable[Mapping[str, Any]]) -> "BatchCounts":
         """The sum of what the partitions of a job returned (:meth:`as_dict` each)."""
@@ -96,14 +100,18 @@ def log_order(row: Any) -> tuple[int, int]:
     return (row.batch, int(row.sequence_number))
 
 
-def last_changes(rows: Iterable[Any], renames: Mapping[str, str],
-                 order: Callable[[Any], Any] = stream_order) -> tuple[list[Change], BatchCounts, list[float]]:
+def last_changes(rows: Iterable[Any], renames: Mapping[str, str], order: Callable[[Any], Any] = stream_order,
+                 keep: Callable[[dict], bool] | None = None) -> tuple[list[Change], BatchCounts, list[float]]:
     """Keep, per key, the change that comes last by ``order``; count what came in.
 
     ``rows`` carry the columns of the ``dynamodb-streams`` source (``event_name``, ``keys``,
     ``new_image``, ``sequence_number``, ``approximate_creation_time``). Keys compare by value
     (numbers as decimals), and renames are applied to keys and images. The third value holds every
     row's creation time (epoch seconds), for the lag once the changes are written.
+
+    ``keep`` (a partial copy's filter) tests each key's last new image, before renames: an image it
+    refuses becomes a delete of the key (the item may have matched before; a delete of a key the
+    target lacks changes nothing), counted in ``filtered``.
     """
     counts = BatchCounts()
     created_at: list[float] = []
@@ -124,10 +132,16 @@ def last_changes(rows: Iterable[Any], renames: Mapping[str, str],
         current = latest.get(identity)
         if current is not None and current.sequence >= number:
             continue
-        image = item_from_wire(json.loads(row.new_image)) if row.new_image and event != "REMOVE" else None
-        latest[identity] = Change(event, number, rename_item(keys, renames),
-                                  rename_item(image, renames) if image is not None else None)
-    return list(latest.values()), counts, created_at
+        latest[identity] = Change(event, number, keys, row.new_image if event != "REMOVE" else None)
+    changes = []
+    for change in latest.values():
+        image = item_from_wire(json.loads(change.image)) if change.image else None
+        if image is not None and keep is not None and not keep(image):
+            counts.filtered += 1
+            image = None
+        changes.append(Change(change.event, change.sequence, rename_item(change.keys, renames),
+                              rename_item(image, renames) if image is not None else None))
+    return changes, counts, created_at
 
 
 def record_lags(counts: BatchCounts, created_at: Iterable[float], written_at: float) -> None:
@@ -149,6 +163,8 @@ def batch_line(batch_id: int, counts: BatchCounts, lag: float | None) -> str:
             line += f" (p50 {lags.quantile(0.5):.1f} s, p99 {lags.quantile(0.99):.1f} s)"
     elif lag is not None:
         line += "  lag n/a (record times are whole minutes)"
+    if counts.filtered:
+        line += f"  not matching the filter: {counts.filtered} (deleted)"
     if counts.dead_lettered:
         line += f"  dead-lettered {counts.dead_lettered}"
     return line

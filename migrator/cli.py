@@ -5,7 +5,8 @@
 Exit codes: 0 done (or idle long enough; for validate: equal; for check: the migration can start);
 1 validate found differences that remain, or check found problems; 2 configuration, source, target,
 stream or savepoint error, or a problem the check before a run found (the message says what to
-change); 130 interrupted (Ctrl-C); 143 stopped by SIGTERM. The snapshot's progress is saved before
+change), or, with ``tables``, any table that failed (the others ran; the summary names each);
+130 interrupted (Ctrl-C); 143 stopped by SIGTERM. The snapshot's progress is saved before
 exiting on an error or a signal; replication stops after the batch in flight.
 """
 
@@ -106,19 +107,21 @@ def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) ->
         return _check(args, config)
     if args.command == "policy":
         return _policy(args, config)
-    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
-    spark = None
-    if under_submit or not _local_cores(args.master):
-        spark = build_spark(args.master, f"migrator {config.source.table}")
-        cores = spark.sparkContext.defaultParallelism
-    else:
-        cores = _local_cores(args.master)
+    if args.schema_only and not config.schema_only:
+        config = config.with_schema_only()
+    if config.tables is not None:
+        return _run_many(args, config, signals)
+    spark, cores = _spark_first(args, f"migrator {config.source.table}")
     plan = _checked_plan(args, config, cores)
     if args.dry_run:
         _emit(["dry run: nothing was written"])
         return EXIT_ERROR if plan.problems else EXIT_OK
     if plan.target.problems:
         raise MigratorError("the target table is incompatible: " + "; ".join(plan.target.problems))
+    if config.schema_only:
+        plan.prepare_target()
+        _emit(plan.schema_lines())
+        return EXIT_OK
     if plan.stream_problem:
         raise MigratorError(plan.stream_problem)
     from .jobs.migration import run_migration
@@ -135,9 +138,47 @@ def _run(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) ->
                       streaming=signals.graceful, metrics=metrics)
     finally:
         metrics.close()
-    if not under_submit:
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
         spark.stop()
     return signals.exit_code()
+
+
+def _spark_first(args: argparse.Namespace, name: str) -> tuple[Any, int]:
+    """The session now, when the cores can only be known from it (spark-submit, a cluster master), with its
+    cores; else no session yet (it starts once the plan is printed) and the local master's cores."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ or not _local_cores(args.master):
+        spark = build_spark(args.master, name)
+        return spark, spark.sparkContext.defaultParallelism
+    return None, _local_cores(args.master)
+
+
+def _run_many(args: argparse.Namespace, config: MigratorConfig, signals: _Signals) -> int:
+    """Every table of ``tables``: planned and checked, then run several at once; a summary of each at the end."""
+    from .jobs.many_tables import ManyTables
+
+    spark, cores = _spark_first(args, "migrator: many tables")
+    many = ManyTables(config, cores, checks=not args.no_check)
+    many.plan()
+    _emit(many.plan_lines(every_check=args.dry_run))
+    if args.dry_run:
+        _emit(["dry run: nothing was written"] + many.summary())
+        return EXIT_ERROR if many.failed else EXIT_OK
+    if spark is None and not config.schema_only:
+        spark = build_spark(args.master, "migrator: many tables")
+    # From here a signal stops every table gracefully: replication after the batch in flight, snapshots
+    # cancelled with their savepoints written (ManyTables.run watches signals.stop).
+    signals.graceful.set()
+    stop_when_idle = args.stop_when_idle if args.stop_when_idle is not None else config.streaming.stop_when_idle_seconds
+    metrics = _metrics(args, config)
+    try:
+        many.run(spark, signals.stop, stop_when_idle, _emit, log_every=_interval(args, config), metrics=metrics)
+    finally:
+        metrics.close()
+    _emit(many.summary())
+    if spark is not None and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        spark.stop()
+    code = signals.exit_code()
+    return code if code != EXIT_OK else EXIT_ERROR if many.failed else EXIT_OK
 
 
 def _checked_plan(args: argparse.Namespace, config: MigratorConfig, cores: int) -> Any:
@@ -167,7 +208,15 @@ def _checked_plan(args: argparse.Namespace, config: MigratorConfig, cores: int) 
 def _check(args: argparse.Namespace, config: MigratorConfig) -> int:
     from .jobs.check import run_check
 
-    report = run_check(config, _local_cores(args.master) or os.cpu_count() or 2)
+    cores = _local_cores(args.master) or os.cpu_count() or 2
+    if config.tables is not None:
+        from .jobs.many_tables import ManyTables
+
+        many = ManyTables(config, cores)
+        many.plan()
+        _emit(many.check_lines())
+        return EXIT_DIFFERENT if many.failed else EXIT_OK
+    report = run_check(config, cores)
     _emit(report.lines())
     return EXIT_DIFFERENT if report.problems else EXIT_OK
 
@@ -185,28 +234,47 @@ def _policy(args: argparse.Namespace, config: MigratorConfig) -> int:
 
 def _validate(args: argparse.Namespace, config: MigratorConfig) -> int:
     from .jobs.validate import run_validation
-    from .storage import write_text
 
-    under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     metrics = _metrics(args, config)
-    spark = build_spark(args.master, f"migrator validate {config.source.table}")
+    name = "many tables" if config.tables is not None else config.source.table
+    spark = build_spark(args.master, f"migrator validate {name}")
+    cores = spark.sparkContext.defaultParallelism
+    limit = config.validation.failures_to_fetch if config.validation else 100
     try:
-        result = run_validation(spark, config, spark.sparkContext.defaultParallelism, metrics=metrics,
-                                log_every=_interval(args, config))
+        if config.tables is not None:
+            code, report = _validate_many(spark, config, cores, metrics, _interval(args, config), limit)
+        else:
+            result = run_validation(spark, config, cores, metrics=metrics, log_every=_interval(args, config))
+            _emit(result.lines(limit))
+            code, report = (EXIT_OK if result.remaining == 0 else EXIT_DIFFERENT), result.report()
     finally:
         metrics.close()
-    if not under_submit:
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
         spark.stop()
-    limit = config.validation.failures_to_fetch if config.validation else 100
-    _emit(result.lines(limit))
-    report = args.report or (config.validation.report_path if config.validation else None)
-    if report:
-        try:
-            write_text(report, json.dumps(result.report(), indent=1, sort_keys=True, default=str))
-        except OSError as exc:
-            raise MigratorError(f"validation.reportPath: cannot write {report}: {exc.strerror or exc}") from exc
-        _emit([f"report: {report}"])
-    return EXIT_OK if result.remaining == 0 else EXIT_DIFFERENT
+    _write_report(args.report or (config.validation.report_path if config.validation else None), report)
+    return code
+
+
+def _validate_many(spark: Any, config: MigratorConfig, cores: int, metrics: Any, log_every: float,
+                   limit: int) -> tuple[int, dict]:
+    """Each table validated in turn; one verdict per table, one report, the worst exit code."""
+    from .jobs.many_tables import ManyTables, validation_report
+
+    lines, report = validation_report(ManyTables(config, cores).validate(spark, metrics, log_every), limit)
+    _emit(lines)
+    return (EXIT_ERROR if report["failed"] else EXIT_DIFFERENT if report["different"] else EXIT_OK), report
+
+
+def _write_report(path: str | None, report: dict) -> None:
+    from .storage import write_text
+
+    if not path:
+        return
+    try:
+        write_text(path, json.dumps(report, indent=1, sort_keys=True, default=str))
+    except OSError as exc:
+        raise MigratorError(f"validation.reportPath: cannot write {path}: {exc.strerror or exc}") from exc
+    _emit([f"report: {path}"])
 
 
 def _metrics(args: argparse.Namespace, config: MigratorConfig) -> Any:
@@ -270,6 +338,9 @@ def _parser() -> argparse.ArgumentParser:
                           "(overrides streaming.stopWhenIdleSeconds)")
     run.add_argument("--no-check", action="store_true",
                      help="start without the checks of `migrator check` (endpoints, credentials, permissions)")
+    run.add_argument("--schema-only", action="store_true",
+                     help="create the target tables or collections (keys, indexes, TTL) and copy nothing "
+                          "(schemaOnly: true)")
     _common_options(run)
     check = commands.add_parser("check", help="check that the migration can start: endpoints, credentials, "
                                 "permissions, stream, the snapshot's duration; writes nothing (exit 0: it can, 1: not)")

@@ -16,30 +16,20 @@ from typing import Any, Literal, Optional, Union
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError
 
+from .config_base import (MAX_TOTAL_SEGMENTS, FilterSettings, Millis, Percent, PositiveInt, Rename, ScanSegments,
+                          Section, TableName)
 from .config_errors import describe_errors
+from .config_tables import ANY_TABLE, Tables
 from .errors import ConfigError
 from .storage import reachable_from_python
 
 #: DynamoDB's own limit on BatchWriteItem; Alternator allows up to 100 by default.
 DYNAMODB_MAX_BATCH = 25
 ALTERNATOR_MAX_BATCH = 100
-#: DynamoDB rejects a Scan with TotalSegments above this.
-MAX_TOTAL_SEGMENTS = 1_000_000
 
-TableName = typing.Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{3,255}$")]
-Percent = typing.Annotated[float, Field(ge=0.1, le=1.5)]
-PositiveInt = typing.Annotated[int, Field(gt=0)]
-Millis = typing.Annotated[int, Field(ge=0)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, alias_generator=to_camel, validate_by_name=False,
-        use_attribute_docstrings=True,
-    )
+_Section = Section
 
 
 class Endpoint(_Section):
@@ -226,9 +216,9 @@ class ExportSnapshot(_Section):
 class _DynamoDBSource(_DynamoDBEndpoint):
     """The keys of a DynamoDB source of its own (see :class:`DynamoDBSource`)."""
 
-    table: TableName
-    """Name of the table to copy. Required."""
-    scan_segments: Optional[typing.Annotated[int, Field(gt=0, le=MAX_TOTAL_SEGMENTS)]] = None
+    table: Optional[TableName] = None
+    """Name of the table to copy. Required, unless ``tables`` lists the tables of a migration of many."""
+    scan_segments: Optional[ScanSegments] = None
     """Parallel Scan segments, each one Spark task. Left out: about one per 100 MiB of table and at least
     one per Spark core; a savepoint keeps its first run's count."""
     read_throughput: Optional[PositiveInt] = None
@@ -299,7 +289,7 @@ class _DynamoDBTarget(_DynamoDBEndpoint):
 
 
 # The Alternator client settings come after a section's own keys (pydantic lists a later base's first).
-class DynamoDBSource(AlternatorClient, _DynamoDBSource):
+class DynamoDBSource(AlternatorClient, FilterSettings, _DynamoDBSource):
     """``source``: the DynamoDB (or Alternator) table to copy."""
 
 
@@ -343,7 +333,7 @@ class ExportTableDescription(_Section):
     ``target.writeThroughput``)."""
 
 
-class DynamoDBS3ExportSource(_Section):
+class DynamoDBS3ExportSource(FilterSettings):
     """``source`` with ``type: dynamodb-s3-export``: a DynamoDB table export (``ExportTableToPointInTime``)."""
 
     type: Literal["dynamodb-s3-export"]
@@ -511,13 +501,6 @@ class Savepoints(_Section):
     of the same source and target."""
 
 
-class Rename(_Section):
-    from_: str = Field(alias="from", min_length=1)
-    """Attribute name in the source."""
-    to: str = Field(min_length=1)
-    """Attribute name in the target."""
-
-
 class Validation(_Section):
     """``validation``: settings of ``migrator validate``, in Scylla Migrator's names where they exist.
 
@@ -634,6 +617,35 @@ class MigratorConfig(_Section):
     metrics: Metrics = Field(default_factory=Metrics)
     """Metrics beside the console progress: a JSON-lines file, a Prometheus endpoint, or both. Left out:
     console progress only."""
+    tables: Optional[Tables] = None
+    """Many tables in one migration: names and glob patterns of source tables, target names, per-table
+    settings. Each table gets its own savepoint, stream checkpoint, change log and dead-letter folder; a table
+    that fails does not stop the others. Left out: the one table of ``source.table``."""
+    schema_only: bool = False
+    """Create the target tables or collections (keys, indexes, TTL) and copy nothing: no snapshot, no stream
+    (also ``migrator run --schema-only``)."""
+
+    #: The parsed YAML the configuration came from: each table of ``tables`` is configured from it.
+    _data: dict = PrivateAttr(default_factory=dict)
+
+    def with_schema_only(self) -> "MigratorConfig":
+        """This configuration with ``schemaOnly: true`` (``migrator run --schema-only``)."""
+        return parse_config({**self._data, "schemaOnly": True})
+
+    def for_table(self, source_table: str, target: str) -> "MigratorConfig":
+        """The configuration of one table of ``tables``, as if it had a file of its own.
+
+        Raises
+        ------
+        ConfigError
+            When that table's settings break a rule (an override that does not fit the target...).
+        """
+        from .config_tables import table_data
+
+        try:
+            return parse_config(table_data(self._data, source_table, target))
+        except ConfigError as exc:
+            raise ConfigError([f"tables: table {source_table}: {p}" for p in exc.problems]) from None
 
     @property
     def target_table(self) -> str:
@@ -724,7 +736,8 @@ def parse_config(data: Any, path: str | None = None) -> MigratorConfig:
     try:
         config = MigratorConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_errors(exc, MigratorConfig), path) from None
+        raise ConfigError(describe_errors(exc, MigratorConfig) + _missing_table(data), path) from None
+    config._data = data
     problems = cross_field_problems(config)
     if problems:
         raise ConfigError(problems, path)
@@ -733,8 +746,13 @@ def parse_config(data: Any, path: str | None = None) -> MigratorConfig:
 
 def cross_field_problems(config: MigratorConfig) -> list[str]:
     """Rules that involve more than one field; each problem names the fields and says what to do."""
+    if config.tables is not None:
+        return _tables_problems(config)
     problems: list[str] = []
     src, tgt = config.source, config.target
+    if isinstance(src, DynamoDBSource) and src.table is None:
+        problems.extend(_missing_table(config._data))
+    problems.extend(src.filter_problems("source"))
     for name, section in (("source", src), ("target", tgt)):
         creds = getattr(section, "credentials", None)
         if creds is not None and (creds.access_key is None) != (creds.secret_key is None):
@@ -821,6 +839,64 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             "endpoint, region and credentials); set target.table, target.endpoint or target.region"
         )
     return problems
+
+
+def _missing_table(data: dict) -> list[str]:
+    """``source.table`` left out of a DynamoDB source without ``tables`` (reported with the other problems)."""
+    source = data.get("source")
+    if "tables" in data or not isinstance(source, dict) or source.get("type", "dynamodb") not in (
+            "dynamodb", "dynamo", "alternator") or source.get("table") is not None:
+        return []
+    return ["source.table: missing; this setting is required (or list the tables of a migration of many under "
+            "tables)"]
+
+
+def _tables_problems(config: MigratorConfig) -> list[str]:
+    """A configuration of many tables: its own rules, the rules every table's configuration must keep (checked
+    once, for any table), and those of the tables it names (their overrides)."""
+    from .config_tables import table_data
+
+    src, tgt, tables = config.source, config.target, config.tables
+    problems = []
+    if not isinstance(src, DynamoDBSource):
+        return ["tables: a dynamodb-s3-export source holds one table; remove tables (or read the export of each "
+                "table with a configuration of its own)"]
+    if src.table is not None:
+        problems.append("source.table: with tables, the source tables come from tables.include; remove source.table")
+    named = getattr(tgt, "collection" if isinstance(tgt, MongoTarget) else "table", None)
+    if named is not None:
+        key = "collection" if isinstance(tgt, MongoTarget) else "table"
+        problems.append(f"target.{key}: with tables, each table's target is named by tables.targetPrefix and "
+                        f"targetSuffix, or tables.overrides.<table>.target; remove target.{key}")
+    if isinstance(tgt, DynamoDBS3ExportTarget):
+        problems.append("tables: a dynamodb-s3-export target holds one table; migrate each table with a "
+                        "configuration of its own, each with its own target.path")
+    if config.skip_segments:
+        problems.append("skipSegments: segments are a table's own; with tables, remove skipSegments (a rerun "
+                        "resumes each table from its savepoint)")
+    if problems:
+        return problems
+    shared: list[str] = []
+    for name in [ANY_TABLE] + list(dict.fromkeys(tables.names + list(tables.overrides))):
+        target = f"{tables.target_prefix}{name}{tables.target_suffix}" if name == ANY_TABLE else tables.target_name(name)
+        try:
+            parse_config(table_data(config._data, name, target))
+        except ConfigError as exc:
+            for problem in exc.problems:
+                if name == ANY_TABLE:
+                    shared.append(problem)
+                elif problem.replace(name, ANY_TABLE) not in shared:
+                    where = f"tables.overrides.{name}" if name in tables.overrides else f"tables: table {name}"
+                    problems.append(f"{where}: {problem}")
+    return [_for_every_table(p) for p in shared] + problems
+
+
+def _for_every_table(problem: str) -> str:
+    """A problem of every table's configuration, said of the ``tables`` section."""
+    if problem.startswith("target.table: the target is the source table itself"):
+        return ("tables: every table would be written onto itself (same endpoint, region and credentials); set "
+                "tables.targetPrefix or targetSuffix, target.endpoint or target.region")
+    return problem.replace(ANY_TABLE, "<table>")
 
 
 def _export_source_problems(config: MigratorConfig) -> list[str]:

@@ -45,6 +45,8 @@ METRICS: dict[tuple[str, str], tuple[str, str]] = {
     ("replicate", "removes"): (COUNTER, "REMOVE records read from the stream"),
     ("replicate", "puts"): (COUNTER, "items written (the last change of each key in a batch)"),
     ("replicate", "deletes"): (COUNTER, "items deleted (the last change of each key in a batch)"),
+    ("replicate", "filtered"): (COUNTER, "last changes of a key whose item does not match source.filterExpression "
+                                         "(applied as deletes)"),
     ("replicate", "throttles"): (COUNTER, "throttled writes retried"),
     ("replicate", "unprocessed"): (COUNTER, "unprocessed items of BatchWriteItem sent again"),
     ("replicate", "dead_lettered"): (COUNTER, "changes the target refused, kept in the dead-letter location"),
@@ -79,7 +81,7 @@ METRICS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 #: Fields of a replication batch that add up over batches.
-BATCH_TOTALS = ("inserts", "modifies", "removes", "puts", "deletes", "throttles", "unprocessed", "dead_lettered",
+BATCH_TOTALS = ("inserts", "modifies", "removes", "puts", "deletes", "filtered", "throttles", "unprocessed", "dead_lettered",
                 "read_calls", "read_throttles")
 
 

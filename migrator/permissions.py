@@ -9,6 +9,7 @@ README's first AWS migration prints its policy with this code, so the three cann
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,10 +80,31 @@ def required(config: Any, side: str | None = None) -> list[Permission]:
     from .sources import backend_for as source_backend
     from .targets import backend_for as target_backend
 
-    found = ([dataclasses.replace(p, side="source") for p in source_backend(config.source).permissions(config)]
-             + [dataclasses.replace(p, side="target") for p in target_backend(config.target).permissions(config)]
-             + location_permissions(config))
+    if config.tables is not None:
+        found = _for_tables(config)
+    else:
+        found = ([dataclasses.replace(p, side="source") for p in source_backend(config.source).permissions(config)]
+                 + [dataclasses.replace(p, side="target") for p in target_backend(config.target).permissions(config)]
+                 + location_permissions(config))
     return [p for p in found if side is None or p.side == side]
+
+
+def _for_tables(config: Any) -> list[Permission]:
+    """A migration of many tables: ListTables, and what each ``include`` entry's tables need, on ARNs and
+    folders with the entry's glob (IAM's ``*`` and ``?``; a ``[...]`` class becomes ``?``)."""
+    from .config_tables import ANY_TABLE, WILDCARDS
+
+    tables = config.tables
+    found = [Permission("dynamodb:ListTables", "*", "tables: list the source's tables", side="source")]
+    for entry in dict.fromkeys(tables.include + list(tables.overrides)):
+        if not any(c in entry for c in WILDCARDS):
+            found += required(config.for_table(entry, tables.target_name(entry)))
+            continue
+        glob = re.sub(r"\[[^\]]*\]", "?", entry)
+        for p in required(config.for_table(ANY_TABLE, tables.target_name(ANY_TABLE))):
+            found.append(dataclasses.replace(p, resource=p.resource.replace(ANY_TABLE, glob),
+                                             prefix=p.prefix.replace(ANY_TABLE, glob) if p.prefix else None))
+    return list(dict.fromkeys(found))
 
 
 def policy(permissions: list[Permission]) -> dict[str, Any]:

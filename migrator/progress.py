@@ -105,12 +105,13 @@ class ProgressServer(ReportServer):
             state = self.savepoint.segment(number)
             if message.get("op") == "start":
                 return {"lastKey": state.last_key, "items": state.items, "skipped": state.skipped,
-                        "done": state.done}
+                        "filtered": state.filtered, "done": state.done}
             committed = message.get("committed", True)
             if committed and (message.get("items", 0) >= state.items or message.get("done")):
                 state.last_key = message.get("lastKey")
                 state.items = int(message.get("items", state.items))
                 state.skipped = int(message.get("skipped", state.skipped))
+                state.filtered = int(message.get("filtered", state.filtered))
             state.done = state.done or bool(message.get("done"))
             self.live_items[number] = int(message.get("live", state.items))
             if message.get("stats"):
@@ -186,12 +187,12 @@ class ProgressClient:
         if not reply:
             return None
         return SegmentState(done=reply["done"], last_key=reply["lastKey"], items=reply["items"],
-                            skipped=reply["skipped"])
+                            skipped=reply["skipped"], filtered=reply.get("filtered", 0))
 
     def follow(self, position: Callable[[], tuple | None], live: Callable[[], int],
                stats: Callable[[], dict[str, int]] | None = None) -> None:
         """Report in the background: ``position()`` gives the newest fully written
-        ``(last_key, items, skipped)`` or None, ``live()`` the items written so far, ``stats()``
+        ``(last_key, items, skipped, filtered)`` or None, ``live()`` the items written so far, ``stats()``
         retry counts for the metrics."""
         if self._file is None:
             return
@@ -203,27 +204,29 @@ class ProgressClient:
                 if committed is None:
                     self.report(None, 0, 0, live(), committed=False, stats=extra)
                 else:
-                    self.report(*committed, live=live(), stats=extra)
+                    last_key, items, skipped, filtered = committed
+                    self.report(last_key, items, skipped, live(), stats=extra, filtered=filtered)
 
         self._thread = threading.Thread(target=loop, name=f"progress-segment-{self.segment}", daemon=True)
         self._thread.start()
 
-    def finish(self, items: int, skipped: int, stats: dict[str, int] | None = None) -> None:
+    def finish(self, items: int, skipped: int, stats: dict[str, int] | None = None, filtered: int = 0) -> None:
         """Stop reporting and tell the driver the segment is done."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.report(None, items, skipped, items, done=True, stats=stats)
+        self.report(None, items, skipped, items, done=True, stats=stats, filtered=filtered)
 
     def report(self, last_key: dict | None, items: int, skipped: int, live: int, done: bool = False,
-               committed: bool = True, stats: dict[str, int] | None = None) -> None:
+               committed: bool = True, stats: dict[str, int] | None = None, filtered: int = 0) -> None:
         """Send one report; a lost connection only ends the reporting."""
         with self._lock:
             if self._file is None:
                 return
             try:
                 self._exchange({"op": "progress", "lastKey": last_key, "items": items, "skipped": skipped,
-                                "live": live, "done": done, "committed": committed, "stats": stats})
+                                "filtered": filtered, "live": live, "done": done, "committed": committed,
+                                "stats": stats})
             except OSError as exc:
                 log.warning("lost the progress connection to the driver (%s); copying on", exc)
                 self._close_locked()

@@ -29,12 +29,15 @@ class SegmentState:
         The last ``LastEvaluatedKey`` whose page is fully written, in wire form.
     items, skipped : int
         Items written and items skipped (expired TTL) up to ``last_key``.
+    filtered : int
+        Items the source examined that ``filterExpression`` left out, up to ``last_key``.
     """
 
     done: bool = False
     last_key: dict | None = None
     items: int = 0
     skipped: int = 0
+    filtered: int = 0
 
 
 @dataclass

@@ -25,7 +25,7 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return _models(typing.get_args(annotation)[0])
-    if origin in (Union, types.UnionType, list):
+    if origin in (Union, types.UnionType, list, dict):
         return [model for arg in typing.get_args(annotation) for model in _models(arg)]
     return []
 
@@ -36,6 +36,11 @@ def _is_list(annotation: Any) -> bool:
                                                         for a in typing.get_args(annotation))
 
 
+def _is_mapping(annotation: Any) -> bool:
+    """Sections by name (``tables.overrides``)."""
+    return typing.get_origin(annotation) is dict
+
+
 def _keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
     """Every leaf key of ``model``, dotted; a list of sections as ``name[].key``."""
     for name, info in model.model_fields.items():
@@ -44,7 +49,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
         if not nested:
             yield key
             continue
-        marker = "[]" if _is_list(info.annotation) else ""
+        marker = "[]" if _is_list(info.annotation) else ".<name>" if _is_mapping(info.annotation) else ""
         seen: list[str] = []
         for sub in nested:
             seen += [k for k in _keys(sub, f"{key}{marker}.") if k not in seen]

@@ -255,7 +255,8 @@ class LogResult:
             f"in {self.seconds:,.1f} s ({rate:,.0f} changes/s)",
             f"  applied        : {t.puts:,} puts, {t.deletes:,} deletes (last change per key)",
             f"  dead-lettered  : {t.dead_lettered:,} items",
-        ]
+        ] + ([f"  filter         : {t.filtered:,} changes left an item outside source.filterExpression (deleted "
+              "from the target)"] if t.filtered else [])
 
 
 def apply_chunk(spark: Any, change_log: ChangeLog, batches: list[int], task: ApplyTask, parts: int,

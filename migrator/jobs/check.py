@@ -46,8 +46,9 @@ class CheckReport:
         return out
 
 
-def run_check(config: MigratorConfig, cores: int, now: float | None = None) -> CheckReport:
-    """Probe both sides, then plan; every problem becomes a finding (nothing raises but a bug)."""
+def run_check(config: MigratorConfig, cores: int, now: float | None = None, slots: int | None = None) -> CheckReport:
+    """Probe both sides, then plan; every problem becomes a finding (nothing raises but a bug). ``slots``: see
+    :func:`~migrator.jobs.plan.build_plan`."""
     from .plan import build_plan
 
     source = source_backend_for(config.source).preflight(config)
@@ -57,7 +58,7 @@ def run_check(config: MigratorConfig, cores: int, now: float | None = None) -> C
     if report.problems:
         return report
     try:
-        report.plan = build_plan(config, cores, now)
+        report.plan = build_plan(config, cores, now, slots)
     except MigratorError as exc:
         findings.append(Finding(False, "plan", str(exc)))
         return report

@@ -11,11 +11,12 @@ files applied once it is done; replication then goes on from the capture's check
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 from urllib.parse import urlsplit
 
 from ..errors import SavepointError, SourceError, StreamTrimmedError
@@ -110,14 +111,28 @@ def _has_offsets(checkpoint: str, spark: Any = None) -> bool:
 
 def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_when_idle: float | None,
                   emit: Callable[[list[str]], None], log_every: float = 5.0,
-                  streaming: threading.Event | None = None, metrics: Metrics | None = None) -> None:
-    """Everything the configuration asks for; each phase's summary goes to ``emit`` as it ends.
+                  streaming: threading.Event | None = None, metrics: Metrics | None = None,
+                  slot: ContextManager[Any] | None = None) -> Any:
+    """Everything the configuration asks for; each phase's summary goes to ``emit`` as it ends. Returns
+    the replication's :class:`~.streaming.StreamingResult` (None when there was none, or it was cut short).
 
     ``streaming`` is set when replication starts (signals then stop it gracefully); ``stop`` ends
-    replication after the batch in flight.
+    replication after the batch in flight. ``slot`` (a migration of many tables) is held from the stream's
+    pin to the snapshot's end: a table waits for it before its stream is pinned, so that a long wait does
+    not use up the stream's retention.
     """
     config = plan.config
     metrics = metrics or Metrics()
+    held = contextlib.ExitStack()
+    held.enter_context(slot or contextlib.nullcontext())
+    with held:
+        return _run(spark, plan, stop, stop_when_idle, emit, log_every, streaming, metrics, held)
+
+
+def _run(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_when_idle: float | None,
+         emit: Callable[[list[str]], None], log_every: float, streaming: threading.Event | None,
+         metrics: Metrics, held: contextlib.ExitStack) -> Any:
+    config = plan.config
     stream_arn = pinned_at = None
     if config.target.stream_changes:
         stream_arn, pinned_at = pin_stream(plan)
@@ -128,7 +143,8 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
         # The write cap is shared by the partitions of a batch, at most one per core at a time.
         write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
         task = ApplyTask(target=plan.writer_spec, renames=config.rename_map,
-                         dead_letter_dir=config.dead_letter_path, write_rate=write_rate)
+                         dead_letter_dir=config.dead_letter_path, write_rate=write_rate,
+                         item_filter=config.source.item_filter)
     stream_args = dict(source=plan.source_backend, spec=plan.source_spec, stream_arn=stream_arn,
                        max_records=config.streaming.max_records_per_batch, pinned_at=pinned_at or None)
     capture = None
@@ -146,8 +162,9 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
                 raise
         else:
             plan.prepare_target()
+        held.close()  # the snapshot is done: the next table may start
         if not config.target.stream_changes or stop.is_set():
-            return
+            return None
         savepoint = plan.savepoint
         if savepoint.change_log_path and not savepoint.change_log_done:
             applier = LogApplier(spark, ChangeLog(HadoopFiles(spark), savepoint.change_log_path), savepoint,
@@ -156,7 +173,7 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
             applied = applier.run(capture, stop)
             capture = None  # stopped by the applier
             if applied is None:
-                return
+                return None
             emit(applied.lines())
         else:
             check_retention(checkpoint, pinned_at, spark=spark)
@@ -170,6 +187,7 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
                            stop_when_idle, stop, metrics=metrics, read_partitions=plan.cores,
                            pinned_at=pinned_at or None, skip_through=plan.savepoint.change_log_applied)
     emit(result.lines(plan.source.name))
+    return result
 
 
 def refuse_unapplied_log(plan: SnapshotPlan) -> None:

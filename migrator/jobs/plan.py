@@ -61,10 +61,12 @@ class SnapshotPlan:
     captures: bool = False
     #: What the snapshot reads when not ``source_spec`` (an export of the table); see :meth:`prepare_snapshot`.
     snapshot_spec: Any = None
+    #: Snapshot tasks at once when decided from outside (the table's share of a migration of many).
+    slots: int | None = None
 
     @property
     def snapshot_slots(self) -> int:
-        return snapshot_slots(self.cores, self.captures)
+        return self.slots or snapshot_slots(self.cores, self.captures)
 
     @property
     def problems(self) -> list[str]:
@@ -119,10 +121,15 @@ class SnapshotPlan:
         backend_for(self.config.target).finish(self.config, PlannedTarget(self.target, self.writer_spec),
                                                self.savepoint)
 
+    def schema_lines(self) -> list[str]:
+        """What ``schemaOnly`` did to the target, once :meth:`prepare_target` has run."""
+        what = "created" if self.target.action == "create" else "already there, left as it is"
+        return [f"schema {self.source.name} -> {self.target.table}: {what} (schemaOnly: nothing copied)"]
+
     @property
     def copies_snapshot(self) -> bool:
         target = self.config.target
-        return not (target.stream_changes and target.skip_initial_snapshot_transfer)
+        return not (target.stream_changes and target.skip_initial_snapshot_transfer) and not self.config.schema_only
 
     def lines(self) -> list[str]:
         """The plan as text, one fact per line."""
@@ -157,7 +164,9 @@ class SnapshotPlan:
         else:
             out.append("  savepoint    : none (set savepoints.path to make the copy resumable)")
         out.append(f"  dead letters : {cfg.dead_letter_path or 'none: a refused item stops the job'}")
-        if cfg.target.stream_changes:
+        if cfg.schema_only:
+            out.append("  schema only  : the target is created (keys, indexes, TTL) and nothing is copied")
+        elif cfg.target.stream_changes:
             out.extend(self._stream_lines())
         elif not self.copies_snapshot:
             out.append("  snapshot     : skipped (skipInitialSnapshotTransfer)")
@@ -187,8 +196,11 @@ class SnapshotPlan:
         return lines
 
 
-def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> SnapshotPlan:
+def build_plan(config: MigratorConfig, cores: int, now: float | None = None, slots: int | None = None) -> SnapshotPlan:
     """Describe the source and the target, load the savepoint, decide segments, caps and the target.
+
+    ``slots``: the snapshot tasks this table may run at once, when a migration of many tables shares the
+    cores out (the capture's core is then set aside for all of them); else decided from ``cores``.
 
     Raises
     ------
@@ -241,7 +253,7 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         for n in range(total) if n not in skipped
     ]
     captures = _captures(config, savepoint, segments)
-    tasks = config.source.max_map_tasks or max(1, min(len(segments), snapshot_slots(cores, captures)))
+    tasks = config.source.max_map_tasks or max(1, min(len(segments), slots or snapshot_slots(cores, captures)))
     read_cap = source_backend.read_cap(config, source, tasks)
     write_cap = backend.write_cap(config, target, tasks)
     return SnapshotPlan(
@@ -251,8 +263,9 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None) -> 
         scan_limit=page_limit(read_cap.per_task, write_cap.per_task, source.average_item_bytes),
         cores=cores, savepoint=savepoint, store=store, resumed=resumed,
         now=time.time() if now is None else now,
-        stream_problem=source_backend.stream_problem(source) if config.target.stream_changes else None,
-        captures=captures,
+        stream_problem=(source_backend.stream_problem(source)
+                        if config.target.stream_changes and not config.schema_only else None),
+        captures=captures, slots=slots,
     )
 
 
@@ -276,4 +289,4 @@ def _captures(config: MigratorConfig, savepoint: SnapshotSavepoint, segments: li
     target = config.target
     copies = not target.skip_initial_snapshot_transfer
     return bool(target.stream_changes and config.streaming.change_log and copies and segments
-                and not savepoint.change_log_done)
+                and not savepoint.change_log_done and not config.schema_only)

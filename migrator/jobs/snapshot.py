@@ -33,6 +33,7 @@ class SegmentTask:
     segment: Segment
     base_items: int
     base_skipped: int
+    base_filtered: int
     source: Any  # the source backend's SourceSpec
     target: Any  # the target backend's TargetSpec
     renames: dict[str, str]
@@ -56,14 +57,15 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
     seg = task.segment
     started = time.monotonic()
     progress = ProgressClient(task.progress, seg.segment)
-    start_key, items, skipped = seg.start_key, task.base_items, task.base_skipped
+    start_key, items, skipped, filtered = seg.start_key, task.base_items, task.base_skipped, task.base_filtered
     known = progress.start()
     if known is not None and known.items > items:
         # A retried task: the driver knows a later position than the plan did.
-        start_key, items, skipped = known.last_key, known.items, known.skipped
+        start_key, items, skipped, filtered = known.last_key, known.items, known.skipped, known.filtered
     if known is not None and known.done:
         progress.close()
-        return {"segment": seg.segment, "items": known.items, "skipped": known.skipped, "resumed": True}
+        return {"segment": seg.segment, "items": known.items, "skipped": known.skipped, "filtered": known.filtered,
+                "resumed": True}
     resumed_from = items
     now = time.monotonic()
     read_limiter = RateLimiter(task.read_rate, now) if task.read_rate else None
@@ -82,7 +84,8 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
     progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts, retries)
     try:
         segment = Segment(seg.segment, seg.total_segments, start_key)
-        for page, position in task.source.pages(segment, task.scan_limit, read_limiter, scan_stats):
+        for page, position, scanned in task.source.pages(segment, task.scan_limit, read_limiter, scan_stats):
+            filtered += scanned - len(page)
             for item in page:
                 if ttl_expired(item, task.ttl_attribute, task.now):
                     skipped += 1
@@ -90,9 +93,9 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
                 writer.put(rename_item(item, task.renames))
                 items += 1
             if position is not None:
-                writer.mark((position, items, skipped))
+                writer.mark((position, items, skipped, filtered))
         writer.flush()
-        progress.finish(items, skipped, retries())
+        progress.finish(items, skipped, retries(), filtered)
     finally:
         writer.close()
         progress.close()
@@ -104,6 +107,7 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
         "items": items,
         "copied_now": items - resumed_from,
         "skipped": skipped,
+        "filtered": filtered,
         "dead_lettered": stats.dead_lettered,
         "dead_letter_file": dead_letter.path if dead_letter is not None else None,
         "throttles": stats.throttles + scan_stats.throttles,
@@ -138,6 +142,8 @@ class SnapshotResult:
     items: int = 0
     items_this_run: int = 0
     skipped: int = 0
+    #: With source.filterExpression: items examined that it left out (None without a filter).
+    filtered: int | None = None
     dead_lettered: int = 0
     numbers_as_strings: int = 0
     throttles: int = 0
@@ -156,6 +162,12 @@ class SnapshotResult:
             f"  this run       : {self.items_this_run:,} items from {self.segments_this_run} segments in "
             f"{self.seconds:,.1f} s ({rate:,.0f} items/s)",
             f"  skipped        : {self.skipped:,} items whose TTL had expired",
+        ]
+        if self.filtered is not None:
+            scanned = self.items + self.skipped + self.filtered
+            out.append(f"  filter         : {scanned:,} items scanned, {scanned - self.filtered:,} matched "
+                       "(source.filterExpression)")
+        out += [
             f"  retried        : {self.throttles:,} throttled calls, {self.unprocessed:,} unprocessed items",
             f"  dead-lettered  : {self.dead_lettered:,} items",
         ]
@@ -271,6 +283,7 @@ def run_snapshot(spark: Any, plan: SnapshotPlan, log_every: float = 5.0,
         log.debug("segment %d: %s", r["segment"], r)
         state = plan.savepoint.segment(r["segment"])
         state.done, state.last_key, state.items, state.skipped = True, None, r["items"], r["skipped"]
+        state.filtered = r.get("filtered", 0)
         result.items_this_run += r.get("copied_now", 0)
         result.dead_lettered += r.get("dead_lettered", 0)
         result.numbers_as_strings += r.get("numbers_as_strings", 0)
@@ -294,6 +307,8 @@ def _sum_savepoint(plan: SnapshotPlan, result: SnapshotResult) -> None:
             result.per_segment[number] = state.items
     result.items = sum(result.per_segment.values())
     result.skipped = sum(s.skipped for s in plan.savepoint.segments.values() if s.done)
+    if getattr(plan.reads, "item_filter", None) is not None:
+        result.filtered = sum(s.filtered for s in plan.savepoint.segments.values() if s.done)
 
 
 def _task(plan: SnapshotPlan, segment: Segment, address: ProgressAddress) -> SegmentTask:
@@ -304,6 +319,7 @@ def _task(plan: SnapshotPlan, segment: Segment, address: ProgressAddress) -> Seg
         segment=segment,
         base_items=state.items if state and segment.start_key else 0,
         base_skipped=state.skipped if state and segment.start_key else 0,
+        base_filtered=state.filtered if state and segment.start_key else 0,
         source=plan.reads,
         target=plan.writer_spec,
         renames=config.rename_map,

@@ -40,12 +40,14 @@ class ApplyTask:
     renames: dict[str, str]
     dead_letter_dir: str | None
     write_rate: float | None = None
+    item_filter: Any = None  # source.filterExpression (an ItemFilter): changes to other items are deletes
 
 
 def apply_partition(task: ApplyTask, rows: Iterator[Any], order: Callable[[Any], Any] = stream_order) -> Iterator[dict]:
     """Apply one partition (a group of shards of a micro-batch, or keys of the change log); runs on an
     executor. ``order`` ranks a key's changes: the last one is applied."""
-    changes, counts, created_at = last_changes(rows, task.renames, order)
+    keep = task.item_filter.matches if task.item_filter is not None else None
+    changes, counts, created_at = last_changes(rows, task.renames, order, keep)
     if changes:
         dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target.name}-stream")
                        if task.dead_letter_dir else None)
@@ -86,6 +88,9 @@ class StreamingResult:
             f"  applied        : {t.puts:,} puts, {t.deletes:,} deletes (last change per key per batch)",
             f"  dead-lettered  : {t.dead_lettered:,} items",
         ]
+        if t.filtered:
+            out.insert(4, f"  filter         : {t.filtered:,} changes left an item outside source.filterExpression "
+                          "(deleted from the target)")
         if lags.total:
             out.append(f"  lag            : p50 {lags.quantile(0.5):.1f} s, p99 {lags.quantile(0.99):.1f} s, "
                        f"max {lags.quantile(1.0):.1f} s (creation to written, every record)")
@@ -158,7 +163,8 @@ class BatchApplier:
             lags = counts.lags
             self.metrics.record(
                 "replicate", "batch", self.table, batch=batch_id, inserts=counts.INSERT, modifies=counts.MODIFY,
-                removes=counts.REMOVE, puts=counts.puts, deletes=counts.deletes, throttles=counts.throttles,
+                removes=counts.REMOVE, puts=counts.puts, deletes=counts.deletes, filtered=counts.filtered,
+                throttles=counts.throttles,
                 unprocessed=counts.unprocessed, dead_lettered=counts.dead_lettered,
                 duration_seconds=time.monotonic() - started, lag_seconds=self.result.last_lag,
                 lag_p50_seconds=lags.quantile(0.5), lag_p99_seconds=lags.quantile(0.99),

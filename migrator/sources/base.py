@@ -42,16 +42,19 @@ class SourceSpec(Protocol):
     #: Whether :meth:`fetch` works (an export cannot be read by key: the validator names no attribute then).
     fetches_by_key: bool
 
-    def pages(self, segment: Segment, limit: int | None, limiter: Any, stats: Any) -> Iterator[tuple[list[dict], dict | None]]:
+    def pages(self, segment: Segment, limit: int | None, limiter: Any,
+              stats: Any) -> Iterator[tuple[list[dict], dict | None, int]]:
         """The items of ``segment`` from its ``start_key``, page by page (raw DynamoDB JSON), each with the
-        position to resume after it (JSON-able, for the savepoint; None after the last page). ``limit``
-        is items per page at most, ``limiter`` the task's read cap, ``stats`` counts retried calls."""
+        position to resume after it (JSON-able, for the savepoint; None after the last page) and how many
+        items the source examined for it (more than the page holds under ``source.filterExpression``).
+        ``limit`` is items per page at most, ``limiter`` the task's read cap, ``stats`` counts retried calls."""
 
     def read(self, partition: Any) -> Iterator[dict]:
-        """Every item of one read partition (see :meth:`SourceBackend.read_partitions`), as DynamoDB JSON."""
+        """Every item of one read partition (see :meth:`SourceBackend.read_partitions`) that matches the
+        source's filter, as DynamoDB JSON."""
 
     def fetch(self, keys: list[dict]) -> list[dict]:
-        """The items stored under ``keys``; missing keys are left out."""
+        """The items stored under ``keys`` that match the source's filter; missing keys are left out."""
 
 
 @dataclass
@@ -70,6 +73,10 @@ class SourceBackend(Protocol):
 
     def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
         """Describe the source; raises :class:`~migrator.errors.SourceError` when it is missing."""
+
+    def list_tables(self, config: Any) -> list[str]:
+        """The names of the source's tables, for a configuration of many (``tables``); a source that holds
+        one table has no such method (the configuration refuses ``tables`` for it)."""
 
     def permissions(self, config: Any) -> list[Any]:
         """The IAM permissions (:class:`~migrator.permissions.Permission`) the job needs of the source."""

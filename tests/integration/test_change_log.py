@@ -71,10 +71,11 @@ def test_sigkill_while_the_change_log_is_applied_then_rerun_converges(ddb, table
     source, _ = ddb
     datagen.create_table(source.client(), table_name)
     datagen.put_items(source.client(), table_name, datagen.generate_items(400, seed=83, sizes=(200,)))
-    load = LoadGenerator(source.client(), table_name, keys=4000, rate=150, seed=84)
-    # A slow snapshot gathers a few thousand changes; the write cap makes their apply last seconds.
+    load = LoadGenerator(source.client(), table_name, keys=1500, rate=30, seed=84)
+    # A slow snapshot (about 30 s) gathers several hundred changes; the write cap makes their apply last
+    # seconds, and still keeps up with the load once replication goes on live.
     config = streaming_config(tmp_path, ddb, table_name, source={"scanSegments": 2, "readThroughput": 2},
-                              target={"writeThroughput": 150})
+                              target={"writeThroughput": 45})
     proc, log = start_background(config, tmp_path)
     try:
         eventually(lambda: assert_logged(tmp_path, "first batch through"), timeout=180)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import pytest
@@ -13,7 +12,7 @@ from migrator.targets.mongodb.documents import BsonPolicy, ConversionNotes, from
 from migrator.deadletter import read_dead_letters
 from migrator.errors import ConversionError, TargetError
 from migrator.jobs.plan import build_plan
-from tests.integration.conftest import batches_logged, copy, mongo_config
+from tests.integration.conftest import copy, mongo_config
 
 TAGGED = BsonPolicy(sets="tagged", on_overflow="string")
 
@@ -158,54 +157,3 @@ def test_field_names_policy_error_dead_letters(mongo, tmp_path):
     assert "a field name with '.'" in record["reason"]
     with pytest.raises(ConversionError):
         to_document({"pk": {"S": "a"}, "a.b": {"N": "1"}}, ["pk"], BsonPolicy(field_names="error"))
-
-
-def assert_mongo_matches(ddb, mongo, table, database, policy):
-    """The collection holds exactly the source's items: nothing missing, extra or different."""
-    source, _ = ddb
-    expected = datagen.by_key(datagen.scan_all(source.client(), table))
-    got = datagen.by_key(from_document(d, policy) for d in mongo.client()[database][table].find())
-    missing, extra = expected.keys() - got.keys(), got.keys() - expected.keys()
-    differ = [k for k in expected.keys() & got.keys() if expected[k] != got[k]]
-    assert (len(missing), len(extra), len(differ)) == (0, 0, 0), (sorted(missing)[:3], sorted(extra)[:3], differ[:3])
-    return len(expected)
-
-
-@pytest.mark.slow
-def test_snapshot_and_live_changes_into_mongodb_converge(ddb, mongo, table_name, tmp_path):
-    import yaml
-
-    from devtools.load import LoadGenerator
-    from tests.conftest import eventually
-    from tests.integration.test_cli import end_background, start_background
-
-    source, _ = ddb
-    load(ddb, table_name, datagen.generate_items(3000, seed=96, sizes=(200,)))
-    config = tmp_path / "mongo.yaml"
-    config.write_text(yaml.safe_dump({
-        "source": {"type": "dynamodb", "table": table_name, "region": "us-east-1",
-                   "endpoint": {"host": "127.0.0.1", "port": source.port},
-                   "credentials": {"accessKey": "t", "secretKey": "t"}},
-        "target": {"type": "mongodb", "uri": mongo.uri, "database": "live", "sets": "tagged", "streamChanges": True},
-        "savepoints": {"path": str(tmp_path / "sp"), "intervalSeconds": 1},
-        "streaming": {"stopWhenIdleSeconds": 6},
-    }))
-    loadgen = LoadGenerator(source.client(), table_name, keys=3500, rate=100, seed=97)
-    loadgen.start()
-    proc, log = start_background(str(config), tmp_path)
-    try:
-        def replicating():
-            assert batches_logged((tmp_path / "first-run.log").read_text()) >= 4
-        eventually(replicating, timeout=240)
-        ops = loadgen.stop()
-        assert proc.wait(timeout=240) == 0, (tmp_path / "first-run.log").read_text()[-3000:]
-    finally:
-        end_background(proc, log, loadgen)
-    assert ops["delete"] > 50 and ops["update"] > 50
-    assert assert_mongo_matches(ddb, mongo, table_name, "live", BsonPolicy(sets="tagged")) > 2000
-    text = (tmp_path / "first-run.log").read_text()
-    assert "stopped (idle for 6 s)" in text and f"-> live.{table_name} (mongodb://127.0.0.1" in text
-    # The changes made during the snapshot came through the change log, then live replication.
-    applied = re.search(rf"change log {table_name}: applied.*?\n  changes        : ([\d,]+) INSERT, ([\d,]+) MODIFY, "
-                        r"([\d,]+) REMOVE", text, re.S)
-    assert applied and sum(int(n.replace(",", "")) for n in applied.groups()) > 0, text[-3000:]

@@ -69,3 +69,18 @@ def test_lag_quantiles_are_exact_to_five_percent_and_merge():
     assert other.total == 20 and other.quantile(0.5) == lags.quantile(0.5)
     assert LagHistogram().quantile(0.99) is None
     assert all(upper_bound(bucket(x)) >= x > upper_bound(bucket(x) - 1) for x in (0.02, 1.0, 3.7, 86400.0))
+
+
+def test_a_filter_turns_the_last_change_of_an_item_that_no_longer_matches_into_a_delete():
+    from migrator.conditions import parse_filter
+
+    keep = parse_filter("v >= :min", values={":min": {"N": "10"}}).matches
+    rows = [Row(record(1, "in", "INSERT", 5)), Row(record(2, "in", "MODIFY", 50)),    # starts matching
+            Row(record(3, "out", "INSERT", 50)), Row(record(4, "out", "MODIFY", 7)),  # stops matching
+            Row(record(5, "never", "INSERT", 1)), Row(record(6, "gone", "REMOVE"))]
+    changes, counts, _ = last_changes(rows, {"v": "value"}, keep=keep)
+    by_key = {c.keys["pk"]["S"]: c for c in changes}
+    assert by_key["in"].image == {"pk": {"S": "in"}, "value": {"N": "50"}}   # tested before the rename
+    assert by_key["out"].is_delete and by_key["never"].is_delete and by_key["gone"].is_delete
+    assert counts.filtered == 2 and counts.records == 6
+    assert batch_line(3, counts, None).endswith("|  not matching the filter: 2 (deleted)")

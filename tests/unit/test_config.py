@@ -165,7 +165,8 @@ def test_every_problem_is_reported_at_once_with_field_value_and_rule():
                         target={"writeThroughput": "7", "billingMode": "ONDEMAND"})
     del data["source"]["table"]
     found = problems(data)
-    assert "source.table: missing; this setting is required" in found
+    assert ("source.table: missing; this setting is required (or list the tables of a migration of many under "
+            "tables)") in found
     assert any(p.startswith("source.scanSegments: got 0; input should be greater than 0") for p in found)
     assert any(p.startswith("source.throughputReadPercent: got 3; input should be less than or equal to 1.5")
                for p in found)

@@ -32,7 +32,7 @@ def export(tmp_path):
 
 
 def all_items(spec, total):
-    return [item for n in range(total) for page, _ in spec.pages(Segment(n, total), None, None, None) for item in page]
+    return [item for n in range(total) for page, _, _ in spec.pages(Segment(n, total), None, None, None) for item in page]
 
 
 def test_an_aws_export_reads_exactly_with_the_table_description(export):
@@ -56,12 +56,11 @@ def test_positions_count_lines_so_that_a_resumed_file_skips_what_was_written(exp
     spec = BACKEND.describe(config_for(manifest)).spec
     # File 0: items on lines 1, 2, 4 and 5 (line 3 is blank).
     pages = list(spec.pages(Segment(0, 3), 2, None, None))
-    assert [([i["pk"]["S"] for i in page], position) for page, position in pages] == [
-        (["order#1", "order#1"], {"lines": 2}), (["order#2", "order#3"], {"lines": 5}), ([], None)]
+    assert [([i["pk"]["S"] for i in page], position, read) for page, position, read in pages] == [
+        (["order#1", "order#1"], {"lines": 2}, 2), (["order#2", "order#3"], {"lines": 5}, 2), ([], None, 0)]
     resumed = list(spec.pages(Segment(0, 3, {"lines": 2}), 1, None, None))
-    assert [(page, position) for page, position in resumed] == [
-        ([EXPECTED[2]], {"lines": 4}), ([EXPECTED[3]], {"lines": 5}), ([], None)]
-    assert list(spec.pages(Segment(1, 3), None, None, None)) == [([], None)]  # the empty data file
+    assert resumed == [([EXPECTED[2]], {"lines": 4}, 1), ([EXPECTED[3]], {"lines": 5}, 1), ([], None, 0)]
+    assert list(spec.pages(Segment(1, 3), None, None, None)) == [([], None, 0)]  # the empty data file
 
 
 def test_a_folder_relative_export_and_one_without_data_files(tmp_path):
@@ -136,7 +135,7 @@ def test_an_ion_export_reads_exactly_by_value(tmp_path):
     assert items[0]["tiny"] == {"N": "-1E-38"} and items[5]["sk"] == {"N": "1E+38"}  # exact, in Decimal's text
     # A record's position is its number in the file: a resumed file skips the records written.
     pages = list(spec.pages(Segment(0, 2, {"lines": 3}), None, None, None))
-    assert pages == [([EXPECTED[3]], None)]
+    assert pages == [([EXPECTED[3]], None, 1)]
 
 
 def test_what_an_ion_export_cannot_hold_is_named(tmp_path):

@@ -23,13 +23,13 @@ def test_tasks_report_positions_and_a_retried_task_learns_where_to_resume():
             assert server.totals() == (90, 0)
         eventually(live_only, timeout=10)
         assert savepoint.segments[1].items == 50  # nothing committed yet: position kept
-        position[0] = ({"pk": {"S": "q"}}, 80, 2)
+        position[0] = ({"pk": {"S": "q"}}, 80, 2, 7)
 
         def reported():
             with server.lock:
                 assert savepoint.segments[1].items == 80
         eventually(reported, timeout=10)
-        assert savepoint.segments[1].last_key == {"pk": {"S": "q"}}
+        assert savepoint.segments[1].last_key == {"pk": {"S": "q"}} and savepoint.segments[1].filtered == 7
         assert server.totals() == (90, 0)
         client.finish(120, 2)
         client.close()

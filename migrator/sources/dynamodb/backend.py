@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ...clients import ClientSpec
+from ...conditions import ItemFilter
 from ...convert import item_to_wire
 from ...errors import SourceError
 from ...tables import TableInfo
@@ -22,23 +23,30 @@ class DynamoDBSourceSpec:
     client_spec: ClientSpec
     table: str
     request_capacity: bool = True    # ask Scan for its consumed capacity (not with removeConsumedCapacity)
+    item_filter: ItemFilter | None = None   # source.filterExpression: Scan returns the matching items only
     fetches_by_key = True
 
     def describe(self) -> str:
         return self.client_spec.describe()
 
-    def pages(self, segment: Segment, limit: int | None, limiter: Any, stats: Any) -> Iterator[tuple[list, Any]]:
+    def pages(self, segment: Segment, limit: int | None, limiter: Any, stats: Any) -> Iterator[tuple[list, Any, int]]:
         client = self.client_spec.dynamodb(retries=1)
         for page in scan_pages(client, self.table, segment, limit=limit, limiter=limiter, stats=stats,
-                               request_capacity=self.request_capacity):
-            yield page.items, item_to_wire(page.last_key) if page.last_key is not None else None
+                               request_capacity=self.request_capacity, filter_params=self._filter_params):
+            yield page.items, item_to_wire(page.last_key) if page.last_key is not None else None, page.scanned
 
     def read(self, partition: list[Segment]) -> Iterator[dict[str, Any]]:
         """Every item of a group of segments (see :func:`segment_groups`), scanned at once."""
-        return scan_segments_concurrently(self.client_spec.dynamodb(retries=1), self.table, partition)
+        return scan_segments_concurrently(self.client_spec.dynamodb(retries=1), self.table, partition,
+                                          filter_params=self._filter_params)
 
     def fetch(self, keys: list[dict]) -> list[dict]:
-        return batch_get(self.client_spec.dynamodb(), self.table, keys)
+        found = batch_get(self.client_spec.dynamodb(), self.table, keys)
+        return [item for item in found if self.item_filter.matches(item)] if self.item_filter else found
+
+    @property
+    def _filter_params(self) -> dict[str, Any] | None:
+        return self.item_filter.scan_parameters() if self.item_filter else None
 
 
 class DynamoDBSource:
@@ -54,7 +62,24 @@ class DynamoDBSource:
             raise SourceError(f"source table {source.table!r} not found at {client_spec.describe()}; "
                               "check source.table, source.region and source.endpoint", source.table)
         return PlannedSource(info, DynamoDBSourceSpec(client_spec, info.name,
-                                                      source.remove_consumed_capacity is not True))
+                                                      source.remove_consumed_capacity is not True, source.item_filter))
+
+    def list_tables(self, config: Any) -> list[str]:
+        """The names of the source's tables (ListTables, every page), for a ``tables`` section."""
+        client_spec = ClientSpec.from_config(config.source)
+        client = client_spec.dynamodb()
+        names: list[str] = []
+        params: dict[str, Any] = {}
+        try:
+            while True:
+                page = client.list_tables(**params)
+                names += page.get("TableNames", [])
+                if not page.get("LastEvaluatedTableName"):
+                    return names
+                params["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
+        except Exception as exc:  # noqa: BLE001 - botocore's errors, named with the setting to fix
+            raise SourceError(f"tables: cannot list the source's tables at {client_spec.describe()} ({exc}); check "
+                              "source.region, source.endpoint and source.credentials (dynamodb:ListTables)") from exc
 
     def permissions(self, config: Any) -> list[Any]:
         from .preflight import permissions
@@ -104,7 +129,7 @@ class DynamoDBSource:
         spec = described.spec
         manifest = take_export(spec.client_spec.dynamodb(), spec.table, settings, savepoint, save, not_before, abort)
         files, name = export_files(settings, spec.client_spec, manifest)
-        summary, export = read_export(files, name, manifest, SETTING)
+        summary, export = read_export(files, name, manifest, SETTING, spec.item_filter)
         return export, max(1, len(export.data_files)), int(summary.get("itemCount") or described.info.item_count)
 
     def stream_problem(self, info: TableInfo) -> str | None:

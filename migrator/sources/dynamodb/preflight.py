@@ -56,12 +56,32 @@ def preflight(config: Any) -> list[Finding]:
     table = described["Table"]
     prober.probe("dynamodb:DescribeTimeToLive", name, lambda: client.describe_time_to_live(TableName=name))
     if source.export_snapshot is None:
-        prober.probe("dynamodb:Scan", name, lambda: client.scan(TableName=name, Limit=1), "the snapshot")
+        scanned = prober.probe("dynamodb:Scan", name, lambda: client.scan(TableName=name, Limit=1), "the snapshot")
+        if scanned is not None and source.item_filter is not None:
+            _filter_probe(prober, client, name, source.item_filter)
     else:
         _export_probes(prober, client, spec, name, source.export_snapshot)
     if config.target.stream_changes:
         _stream_probes(prober, client, spec.streams(retries=3), table)
     return prober.findings
+
+
+def _filter_probe(prober: Prober, client: Any, name: str, item_filter: Any) -> None:
+    """DynamoDB's own verdict on the filter (a reserved word, an operand of the wrong type...): one Scan of
+    one item with it."""
+    from ...preflight import error_code, error_message
+
+    try:
+        client.scan(TableName=name, Limit=1, **item_filter.scan_parameters())
+    except Exception as exc:  # noqa: BLE001 - DynamoDB's refusal is the finding
+        if error_code(exc) != "ValidationException":
+            prober.warn(f"source.filterExpression: not checked ({error_code(exc) or type(exc).__name__}: "
+                        f"{error_message(exc)[:200]})")
+            return
+        prober.problem(f"source.filterExpression: DynamoDB refuses it ({error_message(exc)}); use a #name "
+                       "placeholder for a reserved word, and operands of the types the operator takes")
+        return
+    prober.ok(f"source.filterExpression: DynamoDB accepts it on {name}")
 
 
 def _export_probes(prober: Prober, client: Any, spec: ClientSpec, name: str, settings: Any) -> None:

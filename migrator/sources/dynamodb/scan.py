@@ -24,11 +24,13 @@ MAX_SEGMENTS = 1_000_000
 
 @dataclass
 class Page:
-    """One Scan page: its items (raw DynamoDB JSON), where the next page starts, what it cost."""
+    """One Scan page: its items (raw DynamoDB JSON), where the next page starts, what it cost, and how many
+    items DynamoDB examined for it (more than it returned under a filter)."""
 
     items: list[dict[str, Any]]
     last_key: dict[str, Any] | None
     consumed: float
+    scanned: int = 0
 
 
 def plan_segment_count(size_bytes: int, cores: int, configured: int | None = None) -> int:
@@ -72,6 +74,7 @@ def scan_pages(
     sleep: Callable[[float], None] = time.sleep,
     stats: RetryStats | None = None,
     request_capacity: bool = True,
+    filter_params: dict[str, Any] | None = None,
 ) -> Iterator[Page]:
     """Scan one segment page by page, from ``segment.start_key``.
 
@@ -79,6 +82,8 @@ def scan_pages(
     propagate (the task fails, Spark retries it from the same start key). Without
     ``request_capacity`` (``removeConsumedCapacity``) the Scan does not ask for its consumed
     capacity, and the limiter is charged what DynamoDB would count: half a unit per started 4 KiB.
+    ``filter_params`` (a ``FilterExpression`` and its placeholders) makes DynamoDB return only the
+    matching items; ``Limit`` then counts the items examined, as DynamoDB does.
     """
     backoff = backoff or Backoff()
     params: dict[str, Any] = {
@@ -90,6 +95,8 @@ def scan_pages(
         params["ReturnConsumedCapacity"] = "TOTAL"
     if limit:
         params["Limit"] = limit
+    if filter_params:
+        params.update(filter_params)
     start = item_from_wire(segment.start_key) if segment.start_key else None
     while True:
         if start:
@@ -105,13 +112,14 @@ def scan_pages(
         if limiter is not None:
             limiter.charge(consumed, clock())
         start = response.get("LastEvaluatedKey")
-        yield Page(response.get("Items", []), start, consumed)
+        items = response.get("Items", [])
+        yield Page(items, start, consumed, int(response.get("ScannedCount", len(items))))
         if not start:
             return
 
 
-def scan_segments_concurrently(client: Any, table: str, segments: list[Segment],
-                               queue_pages: int = 8) -> Iterator[dict[str, Any]]:
+def scan_segments_concurrently(client: Any, table: str, segments: list[Segment], queue_pages: int = 8,
+                               filter_params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Every item of several segments, scanned at once by one thread each (Scan is mostly waiting
     on the network, so one task keeps several requests in flight). Order is not kept."""
     import queue
@@ -123,7 +131,7 @@ def scan_segments_concurrently(client: Any, table: str, segments: list[Segment],
 
     def scan(segment: Segment) -> None:
         try:
-            for page in scan_pages(client, table, segment):
+            for page in scan_pages(client, table, segment, filter_params=filter_params):
                 if stop.is_set():
                     return
                 pages.put(page.items)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ...clients import ClientSpec
+from ...conditions import ItemFilter
 from ...errors import MigratorError, SourceError
 from ...export_layout import FORMAT, line_item, relative_key
 from ...tables import TableInfo
@@ -32,15 +33,16 @@ class ExportSourceSpec:
     files: ExportFiles
     data_files: tuple[str, ...]        # names relative to the folder; segment n reads data_files[n]
     format: str = FORMAT               # DYNAMODB_JSON (a line per item) or ION (a record per item)
+    item_filter: ItemFilter | None = None   # source.filterExpression, applied to each item read
     #: An export has no index by key: the validator names no attribute of a difference.
     fetches_by_key = False
 
     def describe(self) -> str:
         return f"export {self.files.where()}"
 
-    def pages(self, segment: Segment, limit: int | None, limiter: Any, stats: Any) -> Iterator[tuple[list, Any]]:
+    def pages(self, segment: Segment, limit: int | None, limiter: Any, stats: Any) -> Iterator[tuple[list, Any, int]]:
         """The items of data file ``segment.segment`` after the lines its position counts, a page at a time;
-        each page's position is the count of lines read so far."""
+        each page's position is the count of lines read so far, then the items read for the page."""
         if segment.segment >= len(self.data_files):
             return  # an export without data files still has one (empty) segment
         name = self.data_files[segment.segment]
@@ -50,13 +52,17 @@ class ExportSourceSpec:
         for number, item in self._items(name, skip):
             page.append(item)
             if len(page) >= size:
-                yield page, {"lines": number}
+                yield self._matching(page), {"lines": number}, len(page)
                 page = []
-        yield page, None
+        yield self._matching(page), None, len(page)
 
     def read(self, partition: int) -> Iterator[dict]:
-        """Every item of data file number ``partition``."""
-        return (item for _, item in self._items(self.data_files[partition], 0))
+        """Every item of data file number ``partition`` (that matches the filter)."""
+        items = (item for _, item in self._items(self.data_files[partition], 0))
+        return (i for i in items if self.item_filter.matches(i)) if self.item_filter else items
+
+    def _matching(self, page: list[dict]) -> list[dict]:
+        return [i for i in page if self.item_filter.matches(i)] if self.item_filter else page
 
     def fetch(self, keys: list[dict]) -> list[dict]:
         raise SourceError(f"{self.describe()}: an export cannot be read by key")
@@ -95,7 +101,8 @@ class ExportSource:
         if src.bucket:
             spec = ClientSpec.from_section(src, s3_path_style=bool(src.use_path_style_access),
                                            max_connections=max_connections)
-        summary, export = read_export(ExportFiles(folder, src.bucket, spec), summary_name, src.manifest_path)
+        summary, export = read_export(ExportFiles(folder, src.bucket, spec), summary_name, src.manifest_path,
+                                      item_filter=src.item_filter)
         return PlannedSource(_table_info(src, summary), export)
 
     def permissions(self, config: Any) -> list[Any]:
@@ -144,8 +151,8 @@ class ExportSource:
         return "an export is a snapshot with no stream of changes"
 
 
-def read_export(files: ExportFiles, summary_name: str, where: str,
-                setting: str = "source.manifestKey") -> tuple[dict, ExportSourceSpec]:
+def read_export(files: ExportFiles, summary_name: str, where: str, setting: str = "source.manifestKey",
+                item_filter: ItemFilter | None = None) -> tuple[dict, ExportSourceSpec]:
     """An export's summary and the spec that reads its data files, from its two manifests.
 
     ``where`` is the summary's location and ``setting`` the configuration key that gave it, for messages.
@@ -154,7 +161,7 @@ def read_export(files: ExportFiles, summary_name: str, where: str,
     files_key = summary["manifestFilesS3Key"]
     entries = _manifest_lines(files, relative_key(files_key, files_key))
     names = tuple(relative_key(e["dataFileS3Key"], files_key) for e in entries)
-    return summary, ExportSourceSpec(files, names, summary.get("outputFormat") or FORMAT)
+    return summary, ExportSourceSpec(files, names, summary.get("outputFormat") or FORMAT, item_filter)
 
 
 def _summary(files: ExportFiles, name: str, where: str, setting: str) -> dict:
