@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError
 
-from .config_base import (MAX_TOTAL_SEGMENTS, FilterSettings, Millis, Percent, PositiveInt, Rename, ScanSegments,
-                          Section, TableName)
+from .config_base import (FilterSettings, Millis, Percent, PositiveInt, Rename, ScanSegments, Section,
+                          TableName)
 from .config_errors import describe_errors
 from .config_tables import ANY_TABLE, Tables
 from .errors import ConfigError
@@ -29,10 +29,7 @@ from .storage import reachable_from_python
 DYNAMODB_MAX_BATCH = 25
 ALTERNATOR_MAX_BATCH = 100
 
-_Section = Section
-
-
-class Endpoint(_Section):
+class Endpoint(Section):
     """A custom endpoint (DynamoDB Local, Alternator, a VPC endpoint).
 
     ``host`` may carry the scheme (``http://scylla``), as Scylla Migrator's Alternator examples do;
@@ -56,7 +53,7 @@ class Endpoint(_Section):
         return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
-class AssumeRole(_Section):
+class AssumeRole(Section):
     arn: str = Field(min_length=1)
     """ARN of the role to assume, from ``accessKey``/``secretKey`` or, without them, from the default AWS
     credential chain."""
@@ -65,7 +62,7 @@ class AssumeRole(_Section):
     default is ``scylla-migrator``)."""
 
 
-class Credentials(_Section):
+class Credentials(Section):
     """Static credentials, optionally used to assume a role.
 
     Without ``accessKey``/``secretKey`` the default AWS chain provides the base credentials
@@ -85,7 +82,7 @@ class Credentials(_Section):
     out: no role is assumed."""
 
 
-class AlternatorClient(_Section):
+class AlternatorClient(Section):
     """Scylla Migrator's Alternator client settings. In its current layout they sit at the top of a
     ``type: alternator`` source or target; its earlier layout nests them under ``alternator:``, which is
     accepted too (a key at the top wins)."""
@@ -149,7 +146,7 @@ def _without_effect(model: type[BaseModel]) -> tuple[str, ...]:
 WITHOUT_EFFECT = _without_effect(AlternatorClient)
 
 
-class _DynamoDBEndpoint(_Section):
+class _DynamoDBEndpoint(Section):
     type: Literal["dynamodb", "dynamo", "alternator"]
     """``dynamodb`` (also ``dynamo``) or ``alternator`` (ScyllaDB Alternator). A ``dynamodb`` endpoint
     outside ``amazonaws.com`` is treated as Alternator (batches up to 100 items)."""
@@ -190,7 +187,7 @@ class _DynamoDBEndpoint(_Section):
         return not host.endswith(".amazonaws.com")
 
 
-class ExportSnapshot(_Section):
+class ExportSnapshot(Section):
     """``source.exportSnapshot``: take the snapshot from a DynamoDB export (``ExportTableToPointInTime``)
     instead of Scan, so that the copy uses no read capacity of the source table."""
 
@@ -297,28 +294,28 @@ class DynamoDBTarget(AlternatorClient, _DynamoDBTarget):
     """``target``: a DynamoDB-compatible table (AWS DynamoDB, ScyllaDB Alternator)."""
 
 
-class ExportAttribute(_Section):
+class ExportAttribute(Section):
     name: str = Field(min_length=1)
     """Attribute name. Required."""
     type: Literal["S", "N", "B"]
     """Its type: ``S``, ``N`` or ``B``. Required."""
 
 
-class ExportKey(_Section):
+class ExportKey(Section):
     name: str = Field(min_length=1)
     """Attribute name, defined in ``attributeDefinitions``. Required."""
     type: Literal["HASH", "RANGE"]
     """``HASH`` (partition key) or ``RANGE`` (sort key). Required."""
 
 
-class ExportThroughput(_Section):
+class ExportThroughput(Section):
     read_capacity_units: PositiveInt
     """Read capacity of a created provisioned table. Required."""
     write_capacity_units: PositiveInt
     """Write capacity of a created provisioned table. Required."""
 
 
-class ExportTableDescription(_Section):
+class ExportTableDescription(Section):
     """The exported table's keys and billing, as DynamoDB's ``TableCreationParameters`` has them."""
 
     attribute_definitions: list[ExportAttribute] = Field(min_length=1)
@@ -377,7 +374,7 @@ class DynamoDBS3ExportSource(FilterSettings):
 Source = typing.Annotated[Union[DynamoDBSource, DynamoDBS3ExportSource], Field(discriminator="type")]
 
 
-class MongoWriteConcern(_Section):
+class MongoWriteConcern(Section):
     """``target.writeConcern``: MongoDB's write concern for every write."""
 
     w: Optional[Union[int, str]] = None
@@ -401,7 +398,7 @@ class MongoWriteConcern(_Section):
         return out
 
 
-class MongoNumbers(_Section):
+class MongoNumbers(Section):
     """``target.numbers``: what to do with a number Decimal128 cannot hold (35 to 38 digits)."""
 
     on_overflow: Literal["error", "string", "double"] = "error"
@@ -410,7 +407,7 @@ class MongoNumbers(_Section):
     digits is acceptable)."""
 
 
-class MongoTarget(_Section):
+class MongoTarget(Section):
     """``target`` with ``type: mongodb``: a MongoDB collection."""
 
     type: Literal["mongodb"]
@@ -464,7 +461,7 @@ class MongoTarget(_Section):
         return f"{parts.scheme}://{'***@' if '@' in parts.netloc else ''}{netloc}{parts.path}"
 
 
-class DynamoDBS3ExportTarget(_Section):
+class DynamoDBS3ExportTarget(Section):
     """``target`` with ``type: dynamodb-s3-export``: files in the layout of a DynamoDB table export."""
 
     type: Literal["dynamodb-s3-export"]
@@ -485,7 +482,7 @@ class DynamoDBS3ExportTarget(_Section):
 Target = typing.Annotated[Union[DynamoDBTarget, MongoTarget, DynamoDBS3ExportTarget], Field(discriminator="type")]
 
 
-class Savepoints(_Section):
+class Savepoints(Section):
     """``savepoints``: where progress is recorded so that a rerun resumes."""
 
     path: str = Field(min_length=1)
@@ -501,7 +498,7 @@ class Savepoints(_Section):
     of the same source and target."""
 
 
-class Validation(_Section):
+class Validation(Section):
     """``validation``: settings of ``migrator validate``, in Scylla Migrator's names where they exist.
 
     ``compareTimestamps``, ``ttlToleranceMillis``, ``writetimeToleranceMillis``,
@@ -539,7 +536,7 @@ class Validation(_Section):
     out: no report file."""
 
 
-class Streaming(_Section):
+class Streaming(Section):
     """``streaming``: live replication through DynamoDB Streams (with ``target.streamChanges``)."""
 
     view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] = "NEW_IMAGE"
@@ -567,7 +564,7 @@ class Streaming(_Section):
     ``<checkpointLocation>/changelog``. Deleted once applied."""
 
 
-class DeadLetter(_Section):
+class DeadLetter(Section):
     """``deadLetter``: where items that cannot be written are kept (JSON lines)."""
 
     path: str = Field(min_length=1)
@@ -575,7 +572,7 @@ class DeadLetter(_Section):
     key, the reason and the raw item. Required in this section."""
 
 
-class Metrics(_Section):
+class Metrics(Section):
     """``metrics``: figures to scrape or graph, beside the console progress (see docs/metrics.md)."""
 
     path: Optional[str] = Field(default=None, min_length=1)
@@ -586,7 +583,7 @@ class Metrics(_Section):
     """Seconds between metric records, and between progress lines."""
 
 
-class MigratorConfig(_Section):
+class MigratorConfig(Section):
     """The whole configuration file."""
 
     source: Source
@@ -844,7 +841,7 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
 def _missing_table(data: dict) -> list[str]:
     """``source.table`` left out of a DynamoDB source without ``tables`` (reported with the other problems)."""
     source = data.get("source")
-    if "tables" in data or not isinstance(source, dict) or source.get("type", "dynamodb") not in (
+    if data.get("tables") is not None or not isinstance(source, dict) or source.get("type", "dynamodb") not in (
             "dynamodb", "dynamo", "alternator") or source.get("table") is not None:
         return []
     return ["source.table: missing; this setting is required (or list the tables of a migration of many under "
@@ -878,9 +875,8 @@ def _tables_problems(config: MigratorConfig) -> list[str]:
         return problems
     shared: list[str] = []
     for name in [ANY_TABLE] + list(dict.fromkeys(tables.names + list(tables.overrides))):
-        target = f"{tables.target_prefix}{name}{tables.target_suffix}" if name == ANY_TABLE else tables.target_name(name)
         try:
-            parse_config(table_data(config._data, name, target))
+            parse_config(table_data(config._data, name, tables.target_name(name)))
         except ConfigError as exc:
             for problem in exc.problems:
                 if name == ANY_TABLE:

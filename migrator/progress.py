@@ -96,6 +96,7 @@ class ProgressServer(ReportServer):
         super().__init__(bind_host, advertise_host)
         self.savepoint = savepoint
         self.live_items: dict[int, int] = {}
+        self.live_examined: dict[int, int] = {}
         self.live_stats: dict[int, dict[str, int]] = {}
 
     def receive(self, message: dict[str, Any]) -> dict[str, Any] | None:
@@ -114,6 +115,8 @@ class ProgressServer(ReportServer):
                 state.filtered = int(message.get("filtered", state.filtered))
             state.done = state.done or bool(message.get("done"))
             self.live_items[number] = int(message.get("live", state.items))
+            if message.get("examined") is not None:
+                self.live_examined[number] = int(message["examined"])
             if message.get("stats"):
                 self.live_stats[number] = {k: int(v) for k, v in message["stats"].items()}
         return None
@@ -123,6 +126,12 @@ class ProgressServer(ReportServer):
         with self.lock:
             live = sum(max(self.live_items.get(n, 0), s.items) for n, s in self.savepoint.segments.items())
             return live, len(self.savepoint.done_segments)
+
+    def examined(self) -> int:
+        """Items the source examined so far (written, expired and filtered out), for a filtered copy's progress."""
+        with self.lock:
+            return sum(max(self.live_examined.get(n, 0), s.items + s.skipped + s.filtered)
+                       for n, s in self.savepoint.segments.items())
 
     def stats(self) -> dict[str, int]:
         """Retry and dead-letter counts of this run's tasks, summed (as last reported)."""
@@ -190,10 +199,11 @@ class ProgressClient:
                             skipped=reply["skipped"], filtered=reply.get("filtered", 0))
 
     def follow(self, position: Callable[[], tuple | None], live: Callable[[], int],
-               stats: Callable[[], dict[str, int]] | None = None) -> None:
+               stats: Callable[[], dict[str, int]] | None = None,
+               examined: Callable[[], int] | None = None) -> None:
         """Report in the background: ``position()`` gives the newest fully written
         ``(last_key, items, skipped, filtered)`` or None, ``live()`` the items written so far, ``stats()``
-        retry counts for the metrics."""
+        retry counts for the metrics, ``examined()`` (a filtered copy) the items the source examined."""
         if self._file is None:
             return
 
@@ -201,11 +211,12 @@ class ProgressClient:
             while not self._stop.wait(self.every):
                 committed = position()
                 extra = stats() if stats is not None else None
+                seen = examined() if examined is not None else None
                 if committed is None:
-                    self.report(None, 0, 0, live(), committed=False, stats=extra)
+                    self.report(None, 0, 0, live(), committed=False, stats=extra, examined=seen)
                 else:
                     last_key, items, skipped, filtered = committed
-                    self.report(last_key, items, skipped, live(), stats=extra, filtered=filtered)
+                    self.report(last_key, items, skipped, live(), stats=extra, filtered=filtered, examined=seen)
 
         self._thread = threading.Thread(target=loop, name=f"progress-segment-{self.segment}", daemon=True)
         self._thread.start()
@@ -218,15 +229,16 @@ class ProgressClient:
         self.report(None, items, skipped, items, done=True, stats=stats, filtered=filtered)
 
     def report(self, last_key: dict | None, items: int, skipped: int, live: int, done: bool = False,
-               committed: bool = True, stats: dict[str, int] | None = None, filtered: int = 0) -> None:
+               committed: bool = True, stats: dict[str, int] | None = None, filtered: int = 0,
+               examined: int | None = None) -> None:
         """Send one report; a lost connection only ends the reporting."""
         with self._lock:
             if self._file is None:
                 return
             try:
                 self._exchange({"op": "progress", "lastKey": last_key, "items": items, "skipped": skipped,
-                                "filtered": filtered, "live": live, "done": done, "committed": committed,
-                                "stats": stats})
+                                "filtered": filtered, "live": live, "examined": examined, "done": done,
+                                "committed": committed, "stats": stats})
             except OSError as exc:
                 log.warning("lost the progress connection to the driver (%s); copying on", exc)
                 self._close_locked()

@@ -233,9 +233,11 @@ class ManyTables:
                    for run in runnable]
         for thread in threads:
             thread.start()
-        while any(t.is_alive() for t in threads):
-            for thread in threads:
-                thread.join(0.5)
+        while True:
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                break
+            alive[0].join(0.5)
             if stop.is_set():
                 # Again and again: a table may start a snapshot job between two looks.
                 for run in runnable:

@@ -143,6 +143,10 @@ class SnapshotPlan:
         ]
         if src.ttl_attribute:
             out.append(f"  TTL          : attribute {src.ttl_attribute}; items already expired are skipped")
+        item_filter = getattr(cfg.source, "item_filter", None)
+        if item_filter is not None:
+            out.append(f"  filter       : {item_filter.expression} (source.filterExpression): only matching items are "
+                       "copied" + ("; a change that leaves it deletes the item" if cfg.target.stream_changes else ""))
         done = len(self.skipped_segments)
         how = "from the savepoint" if self.resumed else self.source_backend.segments_line(cfg, self.cores)
         deferred = self.snapshot_spec is None and self.source_backend.deferred_segments(cfg, self.savepoint)

@@ -44,6 +44,7 @@ class SegmentTask:
     write_rate: float | None
     dead_letter_dir: str | None
     progress: ProgressAddress | None
+    filtered: bool = False  # source.filterExpression: progress counts the items examined
 
 
 def copy_segment(task: SegmentTask) -> dict[str, Any]:
@@ -81,11 +82,15 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
                 "transient_errors": w.transient_errors + scan_stats.transient_errors,
                 "dead_lettered": w.dead_lettered}
 
-    progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts, retries)
+    examined_from = items + skipped + filtered
+    counted = [0]  # items the source examined in this run (a filtered copy's progress counts those)
+    progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts, retries,
+                    (lambda: examined_from + counted[0]) if task.filtered else None)
     try:
         segment = Segment(seg.segment, seg.total_segments, start_key)
         for page, position, scanned in task.source.pages(segment, task.scan_limit, read_limiter, scan_stats):
             filtered += scanned - len(page)
+            counted[0] += scanned
             for item in page:
                 if ttl_expired(item, task.ttl_attribute, task.now):
                     skipped += 1
@@ -189,6 +194,10 @@ class _Monitor(threading.Thread):
         self.stopped = threading.Event()
         self.base, _ = server.totals()
         self.meter = RateMeter(clock())
+        #: A filtered copy writes an unknown share of what it scans: its progress and ETA follow the items
+        #: the source examined instead.
+        self.scanned = RateMeter(clock()) if _filtered(plan) else None
+        self.base_examined = server.examined() if self.scanned else 0
 
     def run(self) -> None:
         last_log = last_save = self.clock()
@@ -205,15 +214,23 @@ class _Monitor(threading.Thread):
         live, done = self.server.totals()
         self.meter.add(now, live - self.base)
         expected = max(0, self.plan.source.item_count - self.base)
-        log.info("%s", progress_line(f"snapshot {self.plan.source.name}", live - self.base, expected, self.meter,
-                                     f"{done}/{self.plan.total_segments} segments done"))
+        segments = f"{done}/{self.plan.total_segments} segments done"
+        pace, goal = self.meter, expected
+        if self.scanned is None:
+            log.info("%s", progress_line(f"snapshot {self.plan.source.name}", live - self.base, expected, self.meter,
+                                         segments))
+        else:
+            pace, goal = self.scanned, max(0, self.plan.source.item_count - self.base_examined)
+            self.scanned.add(now, self.server.examined() - self.base_examined)
+            log.info("%s", progress_line(f"snapshot {self.plan.source.name} (scanned)", self.scanned.samples[-1][1],
+                                         goal, self.scanned, f"{live - self.base:,} matched and written; {segments}"))
         with self.server.lock:
             skipped = sum(s.skipped for s in self.plan.savepoint.segments.values())
         retries = self.server.stats()
         self.metrics.record(
             "snapshot", event, self.plan.source.name, items_written=live - self.base, items_skipped=skipped,
-            items_expected=expected, items_per_second=self.meter.rate(),
-            eta_seconds=self.meter.eta_seconds(expected) if event == "progress" else 0.0,
+            items_expected=expected if self.scanned is None else None, items_per_second=self.meter.rate(),
+            eta_seconds=pace.eta_seconds(goal) if event == "progress" else 0.0,
             segments_done=done, segments_total=self.plan.total_segments, seconds=now - self.started,
             **{k: retries.get(k, 0) for k in ("throttles", "unprocessed", "transient_errors", "dead_lettered")})
 
@@ -307,7 +324,7 @@ def _sum_savepoint(plan: SnapshotPlan, result: SnapshotResult) -> None:
             result.per_segment[number] = state.items
     result.items = sum(result.per_segment.values())
     result.skipped = sum(s.skipped for s in plan.savepoint.segments.values() if s.done)
-    if getattr(plan.reads, "item_filter", None) is not None:
+    if _filtered(plan):
         result.filtered = sum(s.filtered for s in plan.savepoint.segments.values() if s.done)
 
 
@@ -330,4 +347,9 @@ def _task(plan: SnapshotPlan, segment: Segment, address: ProgressAddress) -> Seg
         write_rate=write_cap,
         dead_letter_dir=config.dead_letter_path,
         progress=address,
+        filtered=_filtered(plan),
     )
+
+
+def _filtered(plan: SnapshotPlan) -> bool:
+    return getattr(plan.reads, "item_filter", None) is not None

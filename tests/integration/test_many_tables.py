@@ -5,8 +5,10 @@ partial copy whose filter items move in and out of while the migration runs."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import signal
 import time
 import uuid
 
@@ -63,7 +65,7 @@ class Tables:
         return [LoadGenerator(client, table, keys=ITEMS + 200, rate=rate, seed=seed + n, hash_only=table == self.plain)
                 for n, table in enumerate(self.copied)]
 
-    def config(self, path, target: dict, savepoints, **extra) -> str:
+    def config(self, path, target: dict, savepoints, idle: float | None = 8, **extra) -> str:
         data = {
             "source": {"type": "dynamodb", "region": "us-east-1", "endpoint": endpoint(self.ddb[0]),
                        "credentials": CREDENTIALS},
@@ -71,7 +73,7 @@ class Tables:
             "tables": {"include": [f"{self.prefix}_*", self.missing], "exclude": [f"{self.prefix}_sk*"],
                        "overrides": {self.streamed: FILTER}},
             "savepoints": {"path": str(savepoints), "intervalSeconds": 1},
-            "streaming": {"stopWhenIdleSeconds": 8},
+            "streaming": {"stopWhenIdleSeconds": idle} if idle else {},
             **extra,
         }
         path.write_text(yaml.safe_dump(data))
@@ -173,34 +175,38 @@ def test_many_tables_under_live_writes_survive_sigkill_and_reach_both_target_kin
     verdicts = {t["source"]: t["verdict"] for t in json.loads(report.read_text())["tables"]}
     assert verdicts == {**{t: "EQUAL" for t in tables.copied}, tables.missing: "FAILED"}
 
-    # The same tables into MongoDB, under live writes again, in one run.
+    # The same tables into MongoDB, under live writes again, in one run that SIGTERM ends once they converged.
     loads = tables.loads(rate=12, seed=20)
     for load in loads:
         load.start()
     into_mongo = tables.config(tmp_path / "mongo.yaml", {"type": "mongodb", "uri": mongo.uri, "database": "many",
-                                                         "sets": "tagged"}, tmp_path / "sp-mongo")
+                                                         "sets": "tagged"}, tmp_path / "sp-mongo", idle=None)
     (tmp_path / "first-run.log").unlink()
     proc, log = start_background(into_mongo, tmp_path)
+    database = mongo.client()["many"]
+
+    def converged():
+        for table in tables.copied:
+            keys = ("pk",) if table == tables.plain else ("pk", "sk")
+            got = datagen.by_key((from_document(d, BsonPolicy(sets="tagged")) for d in database[table].find()), keys)
+            assert_same(tables.expected(table), got)
     try:
         def replicating():
             assert log_of(tmp_path).count(": replicating arn:") == 4, log_of(tmp_path)[-3000:]
         eventually(replicating, timeout=300)
         for load in loads:
             load.stop()
-        assert proc.wait(timeout=240) == 2, log_of(tmp_path)[-3000:]
+        eventually(converged, timeout=120, interval=1.0)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143, log_of(tmp_path)[-3000:]
     finally:
         end_background(proc, log)
         for load in loads:
             load.done.set()
-    database = mongo.client()["many"]
-    for table in tables.copied:
-        keys = ("pk",) if table == tables.plain else ("pk", "sk")
-        got = datagen.by_key((from_document(d, BsonPolicy(sets="tagged")) for d in database[table].find()), keys)
-        assert_same(tables.expected(table), got)
     text = log_of(tmp_path)
     assert "tables: 5 selected, 4 done, 1 failed" in text
     for table in tables.copied:
-        assert f"-> many.{table} (mongodb://127.0.0.1" in text and f"replicate {table}: stopped (idle for 8 s)" in text
+        assert f"-> many.{table} (mongodb://127.0.0.1" in text and f"replicate {table}: stopped (signal)" in text
     # Changes made during the snapshots came through each table's change log, then live replication.
     applied = re.findall(r"change log \S+: applied.*?\n  changes        : ([\d,]+) INSERT, ([\d,]+) MODIFY, "
                          r"([\d,]+) REMOVE", text, re.S)
@@ -215,6 +221,11 @@ def test_schema_only_creates_every_target_with_its_keys_indexes_and_ttl(ddb, tmp
                            tmp_path / "sp", tables={"include": [f"{tables.prefix}_gsi", f"{tables.prefix}_t*",
                                                                 f"{tables.prefix}_plain"],
                                                     "targetPrefix": "schema_"})
+    planned = run("run", "--config", config, "--dry-run", env_extra={"SPARK_HOME": "/nonexistent"})
+    assert planned.returncode == 2 and "dry run: nothing was written" in planned.stdout, planned.stdout[-3000:]
+    assert "tables: 3 selected by tables.include/exclude; snapshots of 2 at once, 1 task each" in planned.stdout
+    assert f"target table : will create schema_{tables.gsi}" in planned.stdout
+    assert not [t for t in target.list_tables()["TableNames"] if t.startswith(f"schema_{tables.prefix}_g")]
     checked = run("check", "--config", config)
     assert checked.returncode == 1, checked.stdout[-3000:] + checked.stderr[-3000:]
     assert "check: 3 tables, 1 with problems: those cannot start until they are fixed" in checked.stdout

@@ -129,3 +129,31 @@ def test_the_readme_policy_is_what_migrator_policy_prints_for_its_configuration(
     config = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
     printed = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
     assert printed == policy(required(parse_config(config)))
+
+
+def test_dynamodbs_own_verdict_on_a_filter_is_a_finding():
+    from migrator.conditions import parse_filter
+    from migrator.sources.dynamodb.preflight import _filter_probe
+
+    item_filter = parse_filter("status = :v", values={":v": {"S": "x"}})
+    answers = iter([client_error("ValidationException", "Attribute name is a reserved keyword; reserved keyword: "
+                                 "status"), client_error("ProvisionedThroughputExceededException"), None])
+    sent = []
+
+    def scan(**params):
+        sent.append(params)
+        answer = next(answers)
+        if answer is not None:
+            raise answer
+        return {"Items": []}
+
+    prober = Prober("source", "AWS us-east-1")
+    for _ in range(3):
+        _filter_probe(prober, SimpleNamespace(scan=scan), "orders", item_filter)
+    assert sent[0] == {"TableName": "orders", "Limit": 1, "FilterExpression": "status = :v",
+                       "ExpressionAttributeValues": {":v": {"S": "x"}}}
+    refused, unknown, accepted = prober.findings
+    assert not refused.ok and refused.text.startswith("source.filterExpression: DynamoDB refuses it (Attribute name "
+                                                      "is a reserved keyword; reserved keyword: status)")
+    assert unknown.ok and unknown.warning and "not checked (ProvisionedThroughputExceededException" in unknown.text
+    assert accepted.ok and accepted.text == "source.filterExpression: DynamoDB accepts it on orders"

@@ -168,3 +168,13 @@ def test_an_ion_export_without_the_ion_extra_says_which_to_install(tmp_path, mon
     monkeypatch.setattr(builtins, "__import__", no_ion)
     with pytest.raises(MigratorError, match=r"pip install 'migrator\[ion\]'"):
         BACKEND.describe(config_for(os.path.join(root, ION_SUMMARY_KEY)))
+
+
+def test_a_filter_keeps_the_matching_items_and_counts_what_it_read(export):
+    _, manifest = export
+    spec = BACKEND.describe(config_for(manifest, filterExpression="sk >= :one",
+                                       expressionAttributeValues={":one": {"N": "1"}})).spec
+    kept = [i for i in EXPECTED if Decimal(i["sk"]["N"]) >= 1]
+    assert all_items(spec, 3) == kept and [i for n in range(3) for i in spec.read(n)] == kept
+    pages = list(spec.pages(Segment(0, 3), None, None, None))   # file 0: order#1 (1, 2), order#2 (-7.5), order#3 (0)
+    assert [(len(page), read) for page, _, read in pages] == [(2, 4)]
