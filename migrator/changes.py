@@ -80,7 +80,6 @@ class BatchCounts:
     def from_dict(cls, data: Mapping[str, Any]) -> "BatchCounts":
         return cls(**data)
 
-
     @classmethod
     def total(cls, parts: Iterable[Mapping[str, Any]]) -> "BatchCounts":
         """The sum of what the partitions of a job returned (:meth:`as_dict` each)."""

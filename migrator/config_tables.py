@@ -4,7 +4,8 @@ A configuration with ``tables`` names no ``source.table``: it selects source tab
 pattern (``include``, less ``exclude``), names each target by a rule (``targetPrefix``,
 ``targetSuffix``) or per table (``overrides.<table>.target``), and may change a few settings per
 table (``overrides``). Each selected table then runs as the configuration it would have had on its
-own (:func:`table_config`): the same file with ``source.table``, ``target.table`` (or
+own (:func:`table_data`, :meth:`~migrator.config.MigratorConfig.for_table`): the same file with
+``source.table``, ``target.table`` (or
 ``collection``) and the overrides filled in, checked by the same rules, with its own savepoint,
 stream checkpoint, change log and dead-letter folder (``<folder>/<source>-to-<target>``).
 """
@@ -26,8 +27,8 @@ WILDCARDS = "*?["
 ANY_TABLE = "ANY_TABLE_OF_tables"
 
 #: Override keys, by the section of a table's own configuration that they replace.
-SOURCE_KEYS = ("scanSegments", "readThroughput", "throughputReadPercent", "filterExpression",
-               "expressionAttributeNames", "expressionAttributeValues")
+FILTER_KEYS = ("filterExpression", "expressionAttributeNames", "expressionAttributeValues")
+SOURCE_KEYS = ("scanSegments", "readThroughput", "throughputReadPercent") + FILTER_KEYS
 TARGET_KEYS = ("writeThroughput", "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer")
 
 
@@ -60,8 +61,8 @@ class _TableOverride(Section):
 # The filter's keys come after the override's own (pydantic lists a later base's first).
 class TableOverride(FilterSettings, _TableOverride):
     """``tables.overrides.<source table>``: what differs for one table. Each key replaces the one of the same
-    name in ``source``, ``target`` or at the top of the file; the filter's keys replace the three of
-    ``source``."""
+    name in ``source``, ``target`` or at the top of the file; a filter key replaces the source's filter, all
+    three keys together."""
 
 
 class Tables(Section):
@@ -151,6 +152,9 @@ def table_data(data: dict[str, Any], source_table: str, target: str) -> dict[str
     override = found.model_dump(by_alias=True, exclude_none=True) if found is not None else {}
     out["source"]["table"] = source_table
     out["target"]["collection" if out["target"].get("type") == "mongodb" else "table"] = target
+    if any(key in override for key in FILTER_KEYS):
+        for key in FILTER_KEYS:
+            out["source"].pop(key, None)
     for section, keys in (("source", SOURCE_KEYS), ("target", TARGET_KEYS)):
         out[section].update((key, override[key]) for key in keys if key in override)
     if "renames" in override:

@@ -47,7 +47,6 @@ class TableRun:
 
     source: str
     target: str
-    config: MigratorConfig | None = None
     plan: Any = None
     state: str = PLANNED
     error: str = ""
@@ -168,7 +167,6 @@ class ManyTables:
         from .check import run_check
         from .plan import build_plan
 
-        run.config = config
         try:
             if not self.checks:
                 run.plan = build_plan(config, self.cores, self.now, self.slots)
@@ -182,6 +180,8 @@ class ManyTables:
                 run.fail("; ".join(run.plan.problems))
         except MigratorError as exc:
             run.fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - botocore's errors of a plan without checks: that table's own
+            run.fail(f"{type(exc).__name__}: {exc}")
 
     def plan_lines(self, every_check: bool = False) -> list[str]:
         """Each table's plan (and its checks' warnings and verdict, or ``every_check``), or why it failed."""
@@ -255,8 +255,8 @@ class ManyTables:
                 run.state = DONE
                 emit(run.plan.schema_lines())
                 return
-            run.replication = run_migration(spark, run.plan, stop, stop_when_idle, emit, log_every, None, metrics,
-                                            slot=slots.hold(run))
+            run.replication = run_migration(spark, run.plan, stop, stop_when_idle, emit, log_every=log_every,
+                                            metrics=metrics, slot=slots.hold(run))
             # Without a replication result, a streaming table was stopped before it replicated.
             stopped = run.replication is None and run.plan.config.target.stream_changes
             run.state = INTERRUPTED if stopped else DONE

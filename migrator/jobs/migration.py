@@ -121,7 +121,6 @@ def run_migration(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_wh
     pin to the snapshot's end: a table waits for it before its stream is pinned, so that a long wait does
     not use up the stream's retention.
     """
-    config = plan.config
     metrics = metrics or Metrics()
     held = contextlib.ExitStack()
     held.enter_context(slot or contextlib.nullcontext())

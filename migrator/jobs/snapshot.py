@@ -44,7 +44,7 @@ class SegmentTask:
     write_rate: float | None
     dead_letter_dir: str | None
     progress: ProgressAddress | None
-    filtered: bool = False  # source.filterExpression: progress counts the items examined
+    counts_scanned: bool = False  # source.filterExpression: progress counts the items examined
 
 
 def copy_segment(task: SegmentTask) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def copy_segment(task: SegmentTask) -> dict[str, Any]:
     examined_from = items + skipped + filtered
     counted = [0]  # items the source examined in this run (a filtered copy's progress counts those)
     progress.follow(writer.committed, lambda: resumed_from + writer.stats.puts, retries,
-                    (lambda: examined_from + counted[0]) if task.filtered else None)
+                    (lambda: examined_from + counted[0]) if task.counts_scanned else None)
     try:
         segment = Segment(seg.segment, seg.total_segments, start_key)
         for page, position, scanned in task.source.pages(segment, task.scan_limit, read_limiter, scan_stats):
@@ -347,7 +347,7 @@ def _task(plan: SnapshotPlan, segment: Segment, address: ProgressAddress) -> Seg
         write_rate=write_cap,
         dead_letter_dir=config.dead_letter_path,
         progress=address,
-        filtered=_filtered(plan),
+        counts_scanned=_filtered(plan),
     )
 
 

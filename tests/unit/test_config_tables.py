@@ -117,3 +117,14 @@ def test_the_policy_covers_every_include_entry_with_its_glob():
     assert ("dynamodb:CreateTable", "arn:aws:dynamodb:eu-west-1:*:table/new_users_?*") in found
     assert not any(r.endswith("table/orders/stream/*") for _, r in found)   # orders does not stream
     assert not any("ANY_TABLE" in r for _, r in found)
+
+
+def test_an_overrides_filter_replaces_the_sources_whole():
+    data = {"source": {"type": "dynamodb", "region": "us-east-1", "filterExpression": "a = :x",
+                       "expressionAttributeValues": {":x": {"S": "1"}}},
+            "target": {"type": "dynamodb", "region": "eu-west-1"},
+            "tables": {"include": ["orders", "users"], "overrides": {"orders": {"filterExpression": "attribute_exists(b)"}}}}
+    config = parse_config(data)
+    assert config.for_table("orders", "orders").source.item_filter.scan_parameters() == {
+        "FilterExpression": "attribute_exists(b)"}
+    assert config.for_table("users", "users").source.item_filter.expression == "a = :x"
