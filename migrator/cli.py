@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .config import MigratorConfig, load_config
-from .errors import MigratorError, remote_error
+from .errors import MigratorError, task_error
 from .extras import require_extras
 from .settings_help import setting_lines
 
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:
-        message = _task_error(exc)
+        message = task_error(str(exc))
         if message is None:
             raise
         _fail(message)
@@ -397,12 +397,6 @@ def _warn_ignored(config: MigratorConfig) -> None:
         log.warning("skipTokenRanges applies to Cassandra sources and is ignored for DynamoDB")
     if config.target.skip_initial_snapshot_transfer and not config.target.stream_changes:
         log.warning("target.skipInitialSnapshotTransfer is ignored because target.streamChanges is false")
-
-
-def _task_error(exc: BaseException) -> str | None:
-    """The migrator error behind a failed Spark job, if there is one, as one clear line."""
-    found = remote_error(str(exc))
-    return f"{found} (in a Spark task)" if found else None
 
 
 def _emit(lines: list[str]) -> None:

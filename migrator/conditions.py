@@ -22,6 +22,7 @@ Operator precedence, highest first: comparisons, ``IN``, ``BETWEEN``, functions,
 from __future__ import annotations
 
 import base64
+import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -34,6 +35,8 @@ CONDITION_FUNCTIONS = {"attribute_exists": 1, "attribute_not_exists": 1, "attrib
                        "contains": 2}
 TYPES = ("S", "N", "B", "SS", "NS", "BS", "BOOL", "NULL", "L", "M")
 COMPARATORS = ("=", "<>", "<", "<=", ">", ">=")
+#: The comparators that order numbers, strings and binary.
+ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 #: DynamoDB's limit on the operands of IN.
 MAX_IN = 100
 
@@ -227,7 +230,7 @@ class _Parser:
             raise ExpressionError("filterExpression: empty; write a condition such as 'amount > :min'")
         condition = self._or()
         if self._peek()[0] != "end":
-            self._fail("AND, OR or the end")
+            raise self._expected("AND, OR or the end")
         return condition
 
     # -- tokens -------------------------------------------------------------------------------
@@ -249,13 +252,22 @@ class _Parser:
     def _expect(self, op: str) -> None:
         kind, text, _ = self._peek()
         if kind != "op" or text != op:
-            self._fail(repr(op))
+            raise self._expected(repr(op))
         self.at += 1
 
-    def _fail(self, expected: str) -> None:
+    def _expected(self, expected: str) -> ExpressionError:
+        """The error for the token here, which is not what the grammar expects."""
         kind, text, col = self._peek()
         found = "the end" if kind == "end" else repr(text)
-        raise ExpressionError(f"filterExpression: expected {expected} at character {col}, found {found}")
+        return ExpressionError(f"filterExpression: expected {expected} at character {col}, found {found}")
+
+    def _placeholder(self, text: str, given: dict[str, Any], used: set[str], setting: str) -> Any:
+        """What the ``#name`` or ``:value`` placeholder ``text`` stands for; it counts as used."""
+        self.at += 1
+        if text not in given:
+            raise ExpressionError(f"filterExpression: {text} is not defined in {setting}")
+        used.add(text)
+        return given[text]
 
     # -- grammar ------------------------------------------------------------------------------
     def _or(self) -> Condition:
@@ -292,7 +304,7 @@ class _Parser:
         if self._keyword("BETWEEN"):
             low = self._operand()
             if not self._keyword("AND"):
-                self._fail("AND")
+                raise self._expected("AND")
             return Between(left, low, self._operand())
         if self._keyword("IN"):
             self._expect("(")
@@ -304,8 +316,7 @@ class _Parser:
             if len(choices) > MAX_IN:
                 raise ExpressionError(f"filterExpression: IN takes at most {MAX_IN} operands, got {len(choices)}")
             return In(left, tuple(choices))
-        self._fail("a comparator (= <> < <= > >=), BETWEEN or IN")
-        raise AssertionError  # _fail raises
+        raise self._expected("a comparator (= <> < <= > >=), BETWEEN or IN")
 
     def _function(self) -> Function:
         name = self._next()[1]
@@ -325,11 +336,7 @@ class _Parser:
     def _operand(self) -> Operand:
         kind, text, _ = self._peek()
         if kind == "value":
-            self.at += 1
-            if text not in self.values:
-                raise ExpressionError(f"filterExpression: {text} is not defined in expressionAttributeValues")
-            self.used_values.add(text)
-            return Literal(self.values[text])
+            return Literal(self._placeholder(text, self.values, self.used_values, "expressionAttributeValues"))
         if kind == "word" and text == "size" and self.tokens[self.at + 1][1] == "(":
             self.at += 2
             path = self._path()
@@ -347,7 +354,7 @@ class _Parser:
             elif kind == "op" and text == "[":
                 self.at += 1
                 if self._peek()[0] != "index":
-                    self._fail("a list index")
+                    raise self._expected("a list index")
                 steps.append(int(self._next()[1]))
                 self._expect("]")
             else:
@@ -356,16 +363,11 @@ class _Parser:
     def _name(self) -> str:
         kind, text, _ = self._peek()
         if kind == "name":
-            self.at += 1
-            if text not in self.names:
-                raise ExpressionError(f"filterExpression: {text} is not defined in expressionAttributeNames")
-            self.used_names.add(text)
-            return self.names[text]
+            return self._placeholder(text, self.names, self.used_names, "expressionAttributeNames")
         if kind == "word":
             self.at += 1
             return text
-        self._fail("an attribute name or a #name placeholder")
-        raise AssertionError  # _fail raises
+        raise self._expected("an attribute name or a #name placeholder")
 
 
 # -- evaluation -----------------------------------------------------------------------------------
@@ -461,7 +463,7 @@ def _compare(op: str, left: dict | None, right: dict | None) -> bool:
     if tag != other or tag not in ("S", "N", "B"):
         return False
     a, b = (_decimal(a), _decimal(b)) if tag == "N" else (_bytes(a), _bytes(b))
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return ORDER[op](a, b)
 
 
 def _equal(left: dict, right: dict) -> bool:

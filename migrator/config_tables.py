@@ -32,6 +32,11 @@ SOURCE_KEYS = ("scanSegments", "readThroughput", "throughputReadPercent") + FILT
 TARGET_KEYS = ("writeThroughput", "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer")
 
 
+def is_pattern(entry: str) -> bool:
+    """Whether an ``include`` or ``exclude`` entry is a glob rather than a table's name."""
+    return any(c in entry for c in WILDCARDS)
+
+
 class _TableOverride(Section):
     """The keys of an override besides the filter's (see :class:`TableOverride`)."""
 
@@ -104,7 +109,7 @@ class Tables(Section):
     @property
     def names(self) -> list[str]:
         """The ``include`` entries that are plain names (they must exist)."""
-        return [entry for entry in self.include if not any(c in entry for c in WILDCARDS)]
+        return [entry for entry in self.include if not is_pattern(entry)]
 
 
 @dataclass

@@ -76,6 +76,12 @@ class SavepointError(MigratorError):
         super().__init__(message)
 
 
+def task_error(text: str) -> str | None:
+    """:func:`remote_error` as one line that says where it happened: ``"Name: message (in a Spark task)"``."""
+    found = remote_error(text)
+    return f"{found} (in a Spark task)" if found else None
+
+
 def remote_error(text: str) -> str | None:
     """The migrator error inside a failure reported by Spark (a task's or a streaming query's
     Python traceback, as text), as ``"Name: message"``; None when there is none."""

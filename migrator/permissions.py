@@ -92,12 +92,12 @@ def required(config: Any, side: str | None = None) -> list[Permission]:
 def _for_tables(config: Any) -> list[Permission]:
     """A migration of many tables: ListTables, and what each ``include`` entry's tables need, on ARNs and
     folders with the entry's glob (IAM's ``*`` and ``?``; a ``[...]`` class becomes ``?``)."""
-    from .config_tables import ANY_TABLE, WILDCARDS
+    from .config_tables import ANY_TABLE, is_pattern
 
     tables = config.tables
     found = [Permission("dynamodb:ListTables", "*", "tables: list the source's tables", side="source")]
     for entry in dict.fromkeys(tables.include + list(tables.overrides)):
-        if not any(c in entry for c in WILDCARDS):
+        if not is_pattern(entry):
             found += required(config.for_table(entry, tables.target_name(entry)))
             continue
         glob = re.sub(r"\[[^\]]*\]", "?", entry)

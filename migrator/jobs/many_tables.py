@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 
 from ..config import MigratorConfig
 from ..config_tables import select
-from ..errors import MigratorError, remote_error
+from ..errors import MigratorError, task_error
 from ..metrics import Metrics
 from ..sources import backend_for as source_backend_for
 
@@ -309,8 +309,7 @@ class ManyTables:
 
 def _job_error(exc: BaseException) -> str:
     """One line for a failed Spark job: the migrator error inside it, else its first line."""
-    found = remote_error(str(exc))
-    return f"{found} (in a Spark task)" if found else (str(exc).strip().splitlines() or [repr(exc)])[0]
+    return task_error(str(exc)) or (str(exc).strip().splitlines() or [repr(exc)])[0]
 
 
 def validation_report(results: list[tuple[TableRun, Any]], limit: int) -> tuple[list[str], dict]:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 from ..changes import BatchCounts, batch_line, last_changes, record_lags, stream_order
 from ..deadletter import DeadLetterWriter
-from ..errors import MigratorError, remote_error
+from ..errors import MigratorError, task_error
 from ..metrics import Metrics
 from ..throttle import RateLimiter
 from .partition_runner import partition_runner, public_runner
@@ -261,7 +261,4 @@ def raise_if_failed(query: Any, what: str = "the replication query") -> None:
 
 def _query_error(error: Any, what: str = "the replication query") -> str:
     text = str(getattr(error, "desc", None) or error)
-    found = remote_error(text)
-    if found:
-        return f"{found} (in a Spark task)"
-    return f"{what} failed: {text.splitlines()[0] if text else error}"
+    return task_error(text) or f"{what} failed: {text.splitlines()[0] if text else error}"
