@@ -78,7 +78,7 @@ SCYLLA_KEYS = frozenset(
 
 #: What to call each member of a discriminated union (``target``) in headings.
 VARIANT_NAMES = {"DynamoDBSource": "DynamoDB-compatible", "DynamoDBS3ExportSource": "DynamoDB export",
-                 "DynamoDBTarget": "DynamoDB-compatible", "MongoTarget": "MongoDB",
+                 "MongoSource": "MongoDB", "DynamoDBTarget": "DynamoDB-compatible", "MongoTarget": "MongoDB",
                  "DynamoDBS3ExportTarget": "DynamoDB export"}
 #: ``source`` and ``target`` variants that exist in Scylla Migrator (it has no MongoDB target).
 SCYLLA_VARIANTS = frozenset({"DynamoDBSource", "DynamoDBS3ExportSource", "DynamoDBTarget", "DynamoDBS3ExportTarget"})

@@ -141,9 +141,11 @@ class MongoWireServer:
     field names MongoDB refuses.
     """
 
-    def __init__(self, port: int | None = None, log_dir: str | None = None):
+    def __init__(self, port: int | None = None, log_dir: str | None = None, oplog: bool = False):
         self.port = port or free_port()
         self.log_dir = log_dir or os.path.join(CACHE, "logs")
+        #: Keep an oplog and serve change streams (a MongoDB source); it holds every write in the heap.
+        self.oplog = oplog
         self.process: subprocess.Popen | None = None
 
     @property
@@ -163,7 +165,7 @@ class MongoWireServer:
         log = open(os.path.join(self.log_dir, f"mongo-wire-{self.port}.log"), "ab")
         self.process = subprocess.Popen(
             [shutil.which("java") or "java", "-Xmx3g", "-cp", f"{home}/classes:{home}/lib/*", "MongoWireServer",
-             "127.0.0.1", str(self.port)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             "127.0.0.1", str(self.port)] + (["oplog"] if self.oplog else []), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         client = self.client()
         deadline = time.monotonic() + timeout

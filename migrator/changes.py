@@ -99,14 +99,33 @@ def log_order(row: Any) -> tuple[int, int]:
     return (row.batch, int(row.sequence_number))
 
 
+class WireJson:
+    """The keys and images of ``dynamodb-streams`` rows: wire-form DynamoDB JSON text; keys compare by value
+    (numbers as decimals). A source whose rows hold something else (raw BSON) has its own, with these methods."""
+
+    @staticmethod
+    def keys(value: Any) -> dict:
+        return item_from_wire(json.loads(value))
+
+    @staticmethod
+    def identity(keys: dict) -> tuple:
+        return key_tuple(keys)
+
+    image = keys
+
+
+WIRE_JSON = WireJson()
+
+
 def last_changes(rows: Iterable[Any], renames: Mapping[str, str], order: Callable[[Any], Any] = stream_order,
-                 keep: Callable[[dict], bool] | None = None) -> tuple[list[Change], BatchCounts, list[float]]:
+                 keep: Callable[[dict], bool] | None = None,
+                 codec: Any = WIRE_JSON) -> tuple[list[Change], BatchCounts, list[float]]:
     """Keep, per key, the change that comes last by ``order``; count what came in.
 
     ``rows`` carry the columns of the ``dynamodb-streams`` source (``event_name``, ``keys``,
-    ``new_image``, ``sequence_number``, ``approximate_creation_time``). Keys compare by value
-    (numbers as decimals), and renames are applied to keys and images. The third value holds every
-    row's creation time (epoch seconds), for the lag once the changes are written.
+    ``new_image``, ``sequence_number``, ``approximate_creation_time``), their keys and images read by
+    ``codec`` (:class:`WireJson` by default), and renames are applied to keys and images. The third value
+    holds every row's creation time (epoch seconds), for the lag once the changes are written.
 
     ``keep`` (a partial copy's filter) tests each key's last new image, before renames: an image it
     refuses becomes a delete of the key (the item may have matched before; a delete of a key the
@@ -125,8 +144,8 @@ def last_changes(rows: Iterable[Any], renames: Mapping[str, str], order: Callabl
             stamp = created.timestamp()
             created_at.append(stamp)
             counts.newest = stamp if counts.newest is None else max(counts.newest, stamp)
-        keys = item_from_wire(json.loads(row.keys))
-        identity = key_tuple(keys)
+        keys = codec.keys(row.keys)
+        identity = codec.identity(keys)
         number = order(row)
         current = latest.get(identity)
         if current is not None and current.sequence >= number:
@@ -134,7 +153,7 @@ def last_changes(rows: Iterable[Any], renames: Mapping[str, str], order: Callabl
         latest[identity] = Change(event, number, keys, row.new_image if event != "REMOVE" else None)
     changes = []
     for change in latest.values():
-        image = item_from_wire(json.loads(change.image)) if change.image else None
+        image = codec.image(change.image) if change.image else None
         if image is not None and keep is not None and not keep(image):
             counts.filtered += 1
             image = None

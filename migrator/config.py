@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError
 from .config_base import (FilterSettings, Millis, Percent, PositiveInt, Rename, ScanSegments, Section,
                           TableName)
 from .config_errors import describe_errors
+from .config_mongo import DATABASE_NAME, MongoSource, redact_uri, uri_problems
 from .config_tables import ANY_TABLE, Tables
 from .errors import ConfigError
 from .storage import reachable_from_python
@@ -371,7 +372,7 @@ class DynamoDBS3ExportSource(FilterSettings):
         return f"s3://{self.bucket}/{self.manifest_key}" if self.bucket else self.manifest_key
 
 
-Source = typing.Annotated[Union[DynamoDBSource, DynamoDBS3ExportSource], Field(discriminator="type")]
+Source = typing.Annotated[Union[DynamoDBSource, DynamoDBS3ExportSource, MongoSource], Field(discriminator="type")]
 
 
 class MongoWriteConcern(Section):
@@ -415,7 +416,7 @@ class MongoTarget(Section):
     uri: SecretStr
     """MongoDB connection string, ``mongodb://`` or ``mongodb+srv://``, TLS and auth options included.
     Required; never printed (logs and plans show ``mongodb://***@host/...``)."""
-    database: str = Field(min_length=1, pattern=r"^[^/\\. \"$]+$")
+    database: str = Field(min_length=1, pattern=DATABASE_NAME)
     """Database name: no ``/``, ``\\``, ``.``, space, ``"`` or ``$``. Required."""
     collection: Optional[str] = Field(default=None, min_length=1, pattern=r"^[^$\x00]+$")
     """Collection name. Left out: the source table's name."""
@@ -456,9 +457,7 @@ class MongoTarget(Section):
 
     def redacted_uri(self) -> str:
         """The URI without user information, for logs and plans."""
-        parts = urlsplit(self.uri.get_secret_value())
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        return f"{parts.scheme}://{'***@' if '@' in parts.netloc else ''}{netloc}{parts.path}"
+        return redact_uri(self.uri)
 
 
 class DynamoDBS3ExportTarget(Section):
@@ -587,8 +586,8 @@ class MigratorConfig(Section):
     """The whole configuration file."""
 
     source: Source
-    """What to copy: a DynamoDB or Alternator table (``type: dynamodb`` or ``alternator``) or a DynamoDB
-    table export (``type: dynamodb-s3-export``). Required."""
+    """What to copy: a DynamoDB or Alternator table (``type: dynamodb`` or ``alternator``), a DynamoDB
+    table export (``type: dynamodb-s3-export``) or a MongoDB collection (``type: mongodb``). Required."""
     target: Target
     """Where the items go: a DynamoDB-compatible table (``type: dynamodb`` or ``alternator``), a MongoDB
     collection (``type: mongodb``) or files in the layout of a DynamoDB export (``type: dynamodb-s3-export``).
@@ -785,10 +784,10 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
             "target.streamChanges: the source is an Alternator table, which has no DynamoDB Stream to follow; "
             "set streamChanges: false to copy a snapshot (run again, or validate with copyMissingRows, to "
             "catch up with later writes)")
+    if isinstance(src, MongoSource):
+        problems.extend(src.problems(config))
     if isinstance(tgt, MongoTarget):
-        if not tgt.uri.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
-            problems.append("target.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may "
-                            "hold a password)")
+        problems.extend(uri_problems(tgt.uri, "target"))
     elif isinstance(tgt, DynamoDBTarget) and tgt.batch_size > DYNAMODB_MAX_BATCH and not tgt.is_alternator:
         problems.append(
             f"target.maxItemsPerBatch: got {tgt.batch_size}; AWS DynamoDB accepts at most "
@@ -855,6 +854,9 @@ def _tables_problems(config: MigratorConfig) -> list[str]:
 
     src, tgt, tables = config.source, config.target, config.tables
     problems = []
+    if isinstance(src, MongoSource):
+        return ["tables: a mongodb source reads the one collection of source.collection; remove tables (or migrate "
+                "each collection with a configuration of its own)"]
     if not isinstance(src, DynamoDBSource):
         return ["tables: a dynamodb-s3-export source holds one table; remove tables (or read the export of each "
                 "table with a configuration of its own)"]

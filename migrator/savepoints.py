@@ -66,6 +66,9 @@ class SnapshotSavepoint:
     #: ``s3://`` location of its manifest-summary.json, which the snapshot reads.
     export_arn: str | None = None
     export_manifest: str | None = None
+    #: A MongoDB source: the ``_id`` values between its segments (canonical extended JSON), chosen once so that
+    #: a rerun reads the same ranges.
+    split_points: list[str] | None = None
     version: int = VERSION
 
     def segment(self, number: int) -> SegmentState:

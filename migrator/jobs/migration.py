@@ -47,11 +47,9 @@ def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float
     if problem:
         raise SourceError(problem, info.name)
     if savepoint.stream_arn:
-        if info.stream_arn != savepoint.stream_arn:
-            raise StreamTrimmedError(
-                f"the savepoint pinned stream {savepoint.stream_arn}, but {info.name!r} now has "
-                f"{info.stream_arn or 'no stream'}: changes made while it was off are lost to this migration; "
-                "move the savepoint and checkpoint away to start over with a new snapshot", info.name)
+        lost = source.stream_lost(info, savepoint.stream_arn)
+        if lost:
+            raise StreamTrimmedError(lost, info.name)
         return savepoint.stream_arn, float(savepoint.stream_pinned_at or 0.0)
     if savepoint.started and plan.copies_snapshot:
         raise SavepointError(
@@ -60,7 +58,6 @@ def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float
             "Move the savepoint away to take a new snapshot with streamChanges on",
             plan.store.path if plan.store else None)
     if info.stream_arn is None:
-        log.info("enabling a %s stream on %s", config.streaming.view_type, info.name)
         arn = source.enable_stream(plan.source_spec, info, config.streaming.view_type)
     else:
         arn = info.stream_arn
@@ -71,7 +68,7 @@ def pin_stream(plan: SnapshotPlan, now: float | None = None) -> tuple[str, float
     savepoint.stream_pinned_at = time.time() if now is None else now
     if plan.store is not None:
         plan.store.save(savepoint)
-    log.info("stream %s pinned: replication will start from its oldest record", arn)
+    log.info("stream %s pinned: %s", arn, source.pin_note)
     return arn, savepoint.stream_pinned_at
 
 
@@ -143,7 +140,7 @@ def _run(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_when_idle: 
         write_rate = plan.write_cap.total / plan.cores if plan.write_cap.total else None
         task = ApplyTask(target=plan.writer_spec, renames=config.rename_map,
                          dead_letter_dir=config.dead_letter_path, write_rate=write_rate,
-                         item_filter=config.source.item_filter)
+                         item_filter=config.source.item_filter, changes=plan.source_backend.changes)
     stream_args = dict(source=plan.source_backend, spec=plan.source_spec, stream_arn=stream_arn,
                        max_records=config.streaming.max_records_per_batch, pinned_at=pinned_at or None)
     capture = None
@@ -174,7 +171,7 @@ def _run(spark: Any, plan: SnapshotPlan, stop: threading.Event, stop_when_idle: 
             if applied is None:
                 return None
             emit(applied.lines())
-        else:
+        elif plan.source_backend.retention_seconds:
             check_retention(checkpoint, pinned_at, spark=spark)
     finally:
         if capture is not None:

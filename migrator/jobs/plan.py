@@ -180,10 +180,7 @@ class SnapshotPlan:
         cfg, src = self.config, self.source
         if self.stream_problem:
             return [f"  stream       : INCOMPATIBLE: {self.stream_problem}"]
-        if src.stream_arn:
-            how = f"use the existing {src.stream_view_type} stream {src.stream_arn}"
-        else:
-            how = f"enable a {cfg.streaming.view_type} stream on {src.name} and wait until it is ENABLED"
+        how = self.source_backend.stream_plan(cfg, src)
         lines = [f"  stream       : {how}; its position is pinned before the snapshot is read"]
         if not self.copies_snapshot:
             lines.append("  snapshot     : skipped (skipInitialSnapshotTransfer): changes only")
@@ -293,4 +290,5 @@ def _captures(config: MigratorConfig, savepoint: SnapshotSavepoint, segments: li
     target = config.target
     copies = not target.skip_initial_snapshot_transfer
     return bool(target.stream_changes and config.streaming.change_log and copies and segments
-                and not savepoint.change_log_done and not config.schema_only)
+                and not savepoint.change_log_done and not config.schema_only
+                and source_backend_for(config.source).change_log)

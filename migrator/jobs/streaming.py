@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from ..changes import BatchCounts, batch_line, last_changes, record_lags, stream_order
+from ..changes import WIRE_JSON, BatchCounts, batch_line, last_changes, record_lags, stream_order
 from ..deadletter import DeadLetterWriter
 from ..errors import MigratorError, task_error
 from ..metrics import Metrics
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: How long _wait blocks in the query between looks at the stop signal and the idle clock.
 POLL_SECONDS = 1.0
+#: Spark's status messages between triggers.
+IDLE_MESSAGES = ("Waiting for data to arrive", "Waiting for next trigger")
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,14 @@ class ApplyTask:
     dead_letter_dir: str | None
     write_rate: float | None = None
     item_filter: Any = None  # source.filterExpression (an ItemFilter): changes to other items are deletes
+    changes: Any = None  # how the source's rows hold keys and images (the backend's ``changes``); None: DynamoDB JSON
 
 
 def apply_partition(task: ApplyTask, rows: Iterator[Any], order: Callable[[Any], Any] = stream_order) -> Iterator[dict]:
     """Apply one partition (a group of shards of a micro-batch, or keys of the change log); runs on an
     executor. ``order`` ranks a key's changes: the last one is applied."""
     keep = task.item_filter.matches if task.item_filter is not None else None
-    changes, counts, created_at = last_changes(rows, task.renames, order, keep)
+    changes, counts, created_at = last_changes(rows, task.renames, order, keep, task.changes or WIRE_JSON)
     if changes:
         dead_letter = (DeadLetterWriter(task.dead_letter_dir, f"{task.target.name}-stream")
                        if task.dead_letter_dir else None)
@@ -128,6 +131,8 @@ class BatchApplier:
         self.idle_seen = -1.0
         #: A batch that read nothing, with every shard caught up, ended after the last change.
         self.drained = False
+        #: The last batch left shards unread (their turn comes in a later batch).
+        self.behind = False
         #: The last batch raised (its read or its apply): the query is ending with that error, and
         #: nothing it did proves replication caught up.
         self.failed = False
@@ -147,6 +152,7 @@ class BatchApplier:
                 parts = self.run(batch_df)
             counts = BatchCounts.total(parts)
             read = self.read_stats(batch_id)
+            self.behind = read is not None and bool(read.behind)
             self.failed = False
             if not counts.records:
                 self.drained = read is None or not read.behind
@@ -229,9 +235,11 @@ def _wait(query: Any, applier: BatchApplier, stop: threading.Event, stop_when_id
             return "query ended"
         if stop_when_idle is not None:
             status = query.status
-            # Spark's words for a trigger that found no new data (before the first trigger it says
-            # "Initializing sources", with no data available either).
-            if status.get("message") == "Waiting for data to arrive" and not status.get("isDataAvailable"):
+            # Spark's words for a trigger that found no new data ("Waiting for data to arrive", soon replaced by
+            # "Waiting for next trigger", which also follows a batch: the idle time since the last batch with
+            # changes tells them apart). Before the first trigger it says "Initializing sources".
+            if (status.get("message") in IDLE_MESSAGES and not status.get("isDataAvailable")
+                    and not status.get("isTriggerActive") and not applier.behind):
                 applier.idle_seen = time.monotonic()
         if applier.result.batches != seen or not started:
             seen = applier.result.batches

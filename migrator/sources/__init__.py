@@ -1,6 +1,6 @@
 """Source backends, by the ``source.type`` that selects them.
 
-Each backend is a folder here (``dynamodb/``, ``dynamodb_export/``) with a ``backend`` module exposing
+Each backend is a folder here (``dynamodb/``, ``dynamodb_export/``, ``mongodb/``) with a ``backend`` module exposing
 ``BACKEND``, a :class:`~migrator.sources.base.SourceBackend`; jobs find it with :func:`backend_for` and
 name none. A backend is imported only when a configuration selects it.
 """
@@ -16,6 +16,7 @@ BACKENDS: dict[str, str] = {
     "dynamo": "migrator.sources.dynamodb.backend",
     "alternator": "migrator.sources.dynamodb.backend",
     "dynamodb-s3-export": "migrator.sources.dynamodb_export.backend",
+    "mongodb": "migrator.sources.mongodb.backend",
 }
 
 

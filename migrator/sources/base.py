@@ -110,8 +110,25 @@ class SourceBackend(Protocol):
 class StreamSource(SourceBackend, Protocol):
     """A source backend with a change stream (``streams`` is true): what the migration pins and follows."""
 
+    #: Whether the stream may be captured into the change log while the snapshot runs (streaming.changeLog).
+    change_log: bool
+    #: How long the stream keeps a change (replication from the pin must start within it); None: the reader
+    #: itself detects a position the stream no longer holds.
+    retention_seconds: float | None
+    #: What the pin means, for the log line that records it.
+    pin_note: str
+    #: How replication reads the keys and images of the stream's rows (see :class:`~migrator.changes.WireJson`);
+    #: None: DynamoDB JSON.
+    changes: Any
+
     def stream_problem(self, info: TableInfo) -> str | None:
         """Why the source's stream cannot serve replication (wrong view type...); None when it can."""
+
+    def stream_plan(self, config: Any, info: TableInfo) -> str:
+        """What the job will do to the stream, for the plan."""
+
+    def stream_lost(self, info: TableInfo, pinned: str) -> str | None:
+        """Why the stream a savepoint pinned (``pinned``) can no longer serve this migration; None when it can."""
 
     def stream_state(self, config: Any, spec: Any) -> TableInfo:
         """The source described again, with its stream as it is now."""

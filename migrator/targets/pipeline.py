@@ -148,10 +148,14 @@ class BatchingWriter:
 
     # -- buffering and marks -----------------------------------------------------------------
 
+    def _identity(self, keyed: Mapping[str, Any]) -> Any:
+        """What makes two requests be of one key (hashable)."""
+        return key_tuple(item_key(keyed, [k for k in self.key_names if k in keyed]))
+
     def _add(self, request: tuple[Any, int], keyed: Mapping[str, Any]) -> None:
         payload, size = request
         if self.dedupe:
-            key = key_tuple(item_key(keyed, [k for k in self.key_names if k in keyed]))
+            key = self._identity(keyed)
             if key in self._buffer_keys:
                 self._submit()
             self._buffer_keys.add(key)

@@ -35,6 +35,14 @@ def mongo() -> Any:
 
 
 @pytest.fixture(scope="session")
+def mongo_oplog() -> Any:
+    """A MongoDB-wire server with an oplog, whose collections have change streams (a MongoDB source)."""
+    server = MongoWireServer(oplog=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def spark():
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -198,7 +198,7 @@ def test_table_names_follow_dynamodb_rules():
 
 def test_source_type_must_be_a_dynamodb_kind():
     found = problems(with_changes(source={"type": "cassandra"}))
-    assert found == ["source.type: got 'cassandra'; input should be 'dynamodb', 'dynamo', 'alternator' or 'dynamodb-s3-export'"]
+    assert found == ["source.type: got 'cassandra'; input should be 'dynamodb', 'dynamo', 'alternator', 'dynamodb-s3-export' or 'mongodb'"]
 
 
 @pytest.mark.parametrize("endpoint, url", [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -14,6 +15,8 @@ from ...throttle import DEFAULT_READ_PERCENT, ThroughputCap, throughput_cap
 from ..base import PlannedSource, Segment
 from .scan import batch_get, plan_segment_count, scan_pages, scan_segments_concurrently, segment_groups
 from .table import describe_table, enable_stream, stream_problem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,13 @@ class DynamoDBSource:
     """The driver half: DescribeTable, Scan segments, the read cap, the table's DynamoDB Stream."""
 
     streams = True
+    #: The stream may be captured into the change log while the snapshot runs (streaming.changeLog).
+    change_log = True
+    #: DynamoDB Streams keep a record 24 hours: replication from the pin must start within that.
+    retention_seconds = 24 * 3600
+    pin_note = "replication will start from its oldest record"
+    #: Rows of ``dynamodb-streams`` hold DynamoDB JSON: replication reads them as it does by default.
+    changes = None
 
     def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
         source = config.source
@@ -135,6 +145,18 @@ class DynamoDBSource:
     def stream_problem(self, info: TableInfo) -> str | None:
         return stream_problem(info)
 
+    def stream_plan(self, config: Any, info: TableInfo) -> str:
+        if info.stream_arn:
+            return f"use the existing {info.stream_view_type} stream {info.stream_arn}"
+        return f"enable a {config.streaming.view_type} stream on {info.name} and wait until it is ENABLED"
+
+    def stream_lost(self, info: TableInfo, pinned: str) -> str | None:
+        if info.stream_arn == pinned:
+            return None
+        return (f"the savepoint pinned stream {pinned}, but {info.name!r} now has {info.stream_arn or 'no stream'}: "
+                "changes made while it was off are lost to this migration; move the savepoint and checkpoint away to "
+                "start over with a new snapshot")
+
     def stream_state(self, config: Any, spec: DynamoDBSourceSpec) -> TableInfo:
         info = describe_table(spec.client_spec.dynamodb(), spec.table, spec.describe())
         if info is None:
@@ -142,6 +164,7 @@ class DynamoDBSource:
         return info
 
     def enable_stream(self, spec: DynamoDBSourceSpec, info: TableInfo, view_type: str) -> str:
+        log.info("enabling a %s stream on %s", view_type, info.name)
         return enable_stream(spec.client_spec.dynamodb(), spec.client_spec.streams(), info.name, view_type)
 
     def open_stream(self, spark: Any, spec: DynamoDBSourceSpec, stream_arn: str, checkpoint: str,

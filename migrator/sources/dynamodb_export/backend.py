@@ -93,6 +93,7 @@ class ExportSource:
     """The driver half: the manifests, the table description of the configuration, no read cap, no stream."""
 
     streams = False
+    change_log = False
 
     def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
         src = config.source

@@ -34,6 +34,19 @@ _shared: dict[tuple, Any] = {}
 _shared_lock = threading.Lock()
 
 
+def _raw_class() -> Any:
+    from bson.raw_bson import RawBSONDocument
+
+    return RawBSONDocument
+
+
+def _id_bytes(document: Any) -> bytes:
+    """The BSON of ``{_id: ...}`` of a raw document: equal ``_id`` values, equal bytes."""
+    from bson import encode
+
+    return encode({"_id": document["_id"]})
+
+
 def _pymongo() -> Any:
     try:
         import pymongo
@@ -166,6 +179,8 @@ class MongoWriter(BatchingWriter):
         return (None, item, True), 0
 
     def _delete_request(self, key: Mapping[str, Any]) -> tuple[Any, int] | None:
+        if isinstance(key, _raw_class()):  # a MongoDB source's key: the _id itself
+            return (self._pymongo.DeleteOne({"_id": key["_id"]}), key, False), 0
         try:
             _id = document_id(key, self.key_names, self.spec.policy)
         except ConversionError as exc:
@@ -178,23 +193,38 @@ class MongoWriter(BatchingWriter):
         from bson import encode
         from bson.raw_bson import RawBSONDocument
 
-        try:
-            raw = encode(to_document(item, self.key_names, self.spec.policy, notes))
-        except ConversionError as exc:
-            self._refuse(item, str(exc), put=True)
-            return None
+        if isinstance(item, RawBSONDocument):  # a MongoDB source's document: written as the bytes it was read as
+            raw = item.raw
+        else:
+            try:
+                raw = encode(to_document(item, self.key_names, self.spec.policy, notes))
+            except ConversionError as exc:
+                self._refuse(item, str(exc), put=True)
+                return None
         if len(raw) > self.max_document_bytes:
             self._refuse(item, f"the document is {len(raw):,} bytes; MongoDB stores at most "
                          f"{self.max_document_bytes:,}", put=True)
             return None
-        document = RawBSONDocument(raw)
+        document = item if isinstance(item, RawBSONDocument) else RawBSONDocument(raw)
         return (self._pymongo.InsertOne(document) if self.insert_first else self._replace(document)), len(raw)
 
     def _replace(self, document: Any) -> Any:
         return self._pymongo.ReplaceOne({"_id": document["_id"]}, document, upsert=True)
 
+    def _identity(self, keyed: Mapping[str, Any]) -> Any:
+        if isinstance(keyed, _raw_class()):
+            return _id_bytes(keyed)
+        return super()._identity(keyed)
+
     def _refuse(self, item: Mapping[str, Any], reason: str, put: bool) -> None:
-        key = item_key(item, [k for k in self.key_names if k in item])
+        if isinstance(item, _raw_class()):
+            from bson import json_util
+
+            # Kept as canonical extended JSON text, which restores every BSON type exactly.
+            key = {"_id": {"S": json_util.dumps(item["_id"], json_options=json_util.CANONICAL_JSON_OPTIONS)}}
+            item = {"document": {"S": json_util.dumps(item, json_options=json_util.CANONICAL_JSON_OPTIONS)}}
+        else:
+            key = item_key(item, [k for k in self.key_names if k in item])
         if self.dead_letter is None:
             raise TargetError(f"{self.spec.name} cannot take the item with key {key}: {reason}. Set "
                               "deadLetter.path (or savepoints.path) to set such items aside and go on.",

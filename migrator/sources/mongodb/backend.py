@@ -1,0 +1,191 @@
+"""A MongoDB collection as a source backend: described, copied by ``_id`` ranges, followed by its change stream.
+
+The stream's position is a cluster time pinned before the first document is read; the "stream ARN" a
+savepoint records is ``changestream:<database>.<collection>@<seconds>.<increment>``, which replication
+starts after. Changes go straight from the oplog to the target: there is no change log to capture (the
+oplog holds them for its window; the reader fails with the way to recover when it no longer does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable
+
+from ...errors import SourceError
+from ...tables import TableInfo
+from ...throttle import ThroughputCap
+from ..base import PlannedSource
+from .ranges import encode_id, split_points
+from .spec import MongoSourceSpec
+
+#: A new copy's segments: about one per this many bytes of documents, at least one per core.
+BYTES_PER_SEGMENT = 64 * 1024 * 1024
+MAX_SEGMENTS = 10_000
+PREFIX = "changestream:"
+
+
+def stream_id(namespace: str, seconds: int, inc: int) -> str:
+    return f"{PREFIX}{namespace}@{seconds}.{inc}"
+
+
+def pinned_time(stream: str) -> tuple[int, int]:
+    """The cluster time a :func:`stream_id` pins."""
+    from .change_stream import parse_time
+
+    if not stream.startswith(PREFIX) or "@" not in stream:
+        raise SourceError(f"the savepoint's stream {stream!r} is not a MongoDB change stream position; move the "
+                          "savepoint and checkpoint away to start over")
+    return parse_time(stream.rpartition("@")[2])
+
+
+class RawBsonChanges:
+    """How replication reads the keys and images of this source's rows: raw BSON. Two keys are one ``_id`` as
+    MongoDB's index has it: numbers by value (``1``, ``Int64(1)`` and ``1.0`` are one), anything else by its bytes."""
+
+    @staticmethod
+    def keys(value: Any) -> Any:
+        from bson.raw_bson import RawBSONDocument
+
+        return RawBSONDocument(bytes(value))
+
+    @staticmethod
+    def identity(keys: Any) -> Any:
+        import decimal
+
+        import bson
+
+        value = keys["_id"]
+        if isinstance(value, bson.Decimal128):
+            value = value.to_decimal()
+        if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+            number = decimal.Decimal(value)
+            if number.is_finite():
+                return "number", number.normalize()
+        return bytes(keys.raw)
+
+    image = keys
+
+
+class MongoSource:
+    """The driver half: the collection's size, ``_id`` split points, the cluster time, the change stream."""
+
+    streams = True
+    #: Changes stay in the oplog while the snapshot runs: no change log is captured.
+    change_log = False
+    #: The oplog's window is the server's setting; the reader detects a position it no longer holds.
+    retention_seconds = None
+    pin_note = "replication applies every change after that cluster time"
+    changes = RawBsonChanges()
+
+    def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
+        src = config.source
+        spec = MongoSourceSpec(src.uri, src.database, src.collection, src.redacted_uri(), src.batch_size,
+                               src.max_await_ms)
+        return PlannedSource(self._info(spec), spec)
+
+    def _info(self, spec: MongoSourceSpec) -> TableInfo:
+        from pymongo.errors import PyMongoError
+
+        client = spec.client(raw=False)
+        try:
+            database = client[spec.database]
+            if not database.list_collection_names(filter={"name": spec.collection}):
+                raise SourceError(f"source collection {spec.namespace!r} not found at {spec.redacted_uri}; check "
+                                  "source.database and source.collection", spec.collection)
+            count = database[spec.collection].estimated_document_count()
+            stats = database.command("collStats", spec.collection)
+        except PyMongoError as exc:
+            raise SourceError(f"cannot describe {spec.namespace} at {spec.redacted_uri} ({type(exc).__name__}: "
+                              f"{str(exc)[:200]}); check source.uri and the network", spec.collection) from exc
+        finally:
+            client.close()
+        size = int(stats.get("size") or 0) or int(stats.get("avgObjSize") or 0) * count
+        return TableInfo(name=spec.collection, key_schema=[("_id", "HASH")], attribute_types={}, item_count=count,
+                         size_bytes=size)
+
+    def permissions(self, config: Any) -> list[Any]:
+        return []  # MongoDB's own users and roles
+
+    def preflight(self, config: Any) -> list[Any]:
+        from .preflight import preflight
+
+        return preflight(config, self.describe(config).spec)
+
+    def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
+        if config.source.scan_segments:
+            return config.source.scan_segments
+        return max(cores, min(MAX_SEGMENTS, math.ceil(described.info.size_bytes / BYTES_PER_SEGMENT)))
+
+    def segments_line(self, config: Any, cores: int) -> str:
+        if config.source.scan_segments:
+            return "source.scanSegments _id ranges"
+        return f"_id ranges, one per 64 MiB, at least one per core; {cores} cores"
+
+    def read_cap(self, config: Any, info: TableInfo, tasks: int) -> ThroughputCap:
+        return ThroughputCap(None, None, "MongoDB: no capacity units")
+
+    def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[Any]:
+        raise SourceError("migrator validate does not compare a mongodb source yet; compare the collections' counts "
+                          "and a sample of documents meanwhile")
+
+    def deferred_segments(self, config: Any, savepoint: Any) -> str | None:
+        return None
+
+    def snapshot_source(self, config: Any, described: PlannedSource, savepoint: Any, save: Callable[[], None],
+                        not_before: float | None, abort: Any = None) -> tuple[Any, int, int]:
+        """The ranges' split points, chosen once (after the pin) and kept in the savepoint, so that a rerun's
+        segments are the first run's."""
+        spec = described.spec
+        if savepoint.split_points is None:
+            client = spec.client(raw=False)
+            try:
+                points = split_points(spec.collection_of(client), savepoint.total_segments, described.info.item_count)
+            finally:
+                client.close()
+            savepoint.split_points = [encode_id(p) for p in points]
+            save()
+        ranged = dataclasses.replace(spec, split_points=tuple(savepoint.split_points))
+        return ranged, len(savepoint.split_points) + 1, described.info.item_count
+
+    # -- the change stream -------------------------------------------------------------------------------
+
+    def stream_problem(self, info: TableInfo) -> str | None:
+        return None  # a server without change streams fails the pin, with the reason
+
+    def stream_plan(self, config: Any, info: TableInfo) -> str:
+        return (f"the change stream of {config.source.namespace}, from a cluster time pinned before the snapshot is "
+                "read (the oplog must keep the changes until replication reads them)")
+
+    def stream_state(self, config: Any, spec: MongoSourceSpec) -> TableInfo:
+        return self._info(spec)
+
+    def stream_lost(self, info: TableInfo, pinned: str) -> str | None:
+        pinned_time(pinned)  # a position of this kind, or the error says what to do
+        return None
+
+    def enable_stream(self, spec: MongoSourceSpec, info: TableInfo, view_type: str) -> str:
+        """Pin the cluster time up to which the snapshot will hold every change."""
+        from .change_stream import cluster_time
+
+        client = spec.client(raw=False)
+        try:
+            seconds, inc = cluster_time(client, spec.database, spec.collection)
+        finally:
+            client.close()
+        return stream_id(spec.namespace, seconds, inc)
+
+    def open_stream(self, spark: Any, spec: MongoSourceSpec, stream_arn: str, checkpoint: str,
+                    trigger_seconds: float, max_records: int, read_partitions: int,
+                    pinned_at: float | None = None) -> Any:
+        from .change_stream import StreamSettings, with_settings
+
+        settings = StreamSettings(spec.uri, spec.database, spec.collection, pinned_time(stream_arn), spec.max_await_ms)
+        spark.dataSource.register(with_settings(settings))
+        return spark.readStream.format("mongodb-changestreams").load()
+
+    def read_stats(self, checkpoint: str) -> Callable[[int], Any]:
+        return lambda batch_id: None
+
+
+BACKEND = MongoSource()

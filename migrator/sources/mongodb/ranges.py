@@ -1,0 +1,172 @@
+"""``_id`` ranges of a collection: the snapshot's segments, their queries, and positions a savepoint can keep.
+
+A range is ``[low, high)`` in MongoDB's order of BSON values (None: unbounded). MongoDB compares a query's
+``$gt``/``$lt`` only with values of the same type class ("type bracketing": ``{_id: {$lt: "m"}}`` matches no
+number), while a collection's ``_id`` may mix types. :func:`range_filter` therefore spells a range out per
+class: the part of ``low``'s class at or above it, every class strictly between, and the part of ``high``'s
+class below it. The split points come from the server's own sort (``$sample`` then ``$sort``), so no BSON
+order is computed here beyond the order of the classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ...errors import SourceError
+
+log = logging.getLogger(__name__)
+
+#: BSON type classes in MongoDB's comparison order, each with the ``$type`` aliases it holds (arrays cannot be
+#: an ``_id``). The deprecated types (undefined, symbol, DBPointer, JavaScript) are left out: a query never
+#: names them, so an ``_id`` of one falls in the classes "between" two bounds of every range that has such a
+#: part (read twice at worst, never left out).
+CLASSES: tuple[tuple[str, ...], ...] = (
+    ("minKey",), ("null",), ("int", "long", "double", "decimal"), ("string",), ("object",), ("array",),
+    ("binData",), ("objectId",), ("bool",), ("date",), ("timestamp",), ("regex",), ("maxKey",),
+)
+#: The classes of one value each, which ``$gte``/``$lt`` need not (and mongo-java-server cannot) compare.
+SINGLE = ("minKey", "null", "maxKey")
+#: A side of a range without a bound.
+OPEN: Any = type("Open", (), {"__repr__": lambda self: "OPEN"})()
+#: Documents sampled per segment when choosing split points (more is a better balance, at a higher cost).
+SAMPLES_PER_SEGMENT = 32
+MAX_SAMPLES = 100_000
+
+
+def type_class(value: Any) -> int:
+    """The place of ``value``'s BSON type class in :data:`CLASSES`."""
+    import datetime
+    import decimal
+    import re
+
+    import bson
+    from bson.max_key import MaxKey
+    from bson.min_key import MinKey
+    from bson.regex import Regex
+
+    checks: list[tuple[Any, str]] = [
+        (MinKey, "minKey"), (MaxKey, "maxKey"), (type(None), "null"), (bool, "bool"),
+        ((int, float, bson.Int64, bson.Decimal128, decimal.Decimal), "int"), (str, "string"),
+        (bson.ObjectId, "objectId"), ((bytes, bson.Binary), "binData"), (datetime.datetime, "date"),
+        (bson.Timestamp, "timestamp"), ((Regex, re.Pattern), "regex"), ((list, tuple), "array"), (dict, "object"),
+    ]
+    if isinstance(value, bson.Code):  # a str subclass: checked before strings
+        raise SourceError(f"an _id of type {type(value).__name__} (a deprecated BSON type) cannot bound a range of "
+                          "the snapshot; set source.scanSegments: 1 to copy the collection in one range")
+    for kinds, alias in checks:
+        if isinstance(value, kinds):
+            return next(i for i, aliases in enumerate(CLASSES) if alias in aliases)
+    if hasattr(value, "keys"):  # a raw or SON document
+        return next(i for i, aliases in enumerate(CLASSES) if "object" in aliases)
+    raise SourceError(f"an _id of type {type(value).__name__} has no place in BSON's order")
+
+
+def range_filter(low: Any = OPEN, high: Any = OPEN, low_inclusive: bool = True) -> dict:
+    """The query of ``_id`` in ``[low, high)`` (``(low, high)`` when not ``low_inclusive``) across type classes;
+    :data:`OPEN` leaves a side unbounded (None is the null ``_id``)."""
+    if low is OPEN and high is OPEN:
+        return {}
+    low_op = "$gte" if low_inclusive else "$gt"
+    first = type_class(low) if low is not OPEN else -1
+    last = type_class(high) if high is not OPEN else len(CLASSES)
+    if first == last:
+        return {"_id": {low_op: low, "$lt": high}}
+    parts: list[dict] = []
+    if low is not OPEN and CLASSES[first][0] in SINGLE:
+        # One value in its class (null, MinKey, MaxKey): it is the bound itself, and nothing is after it there.
+        if low_inclusive:
+            parts.append({"_id": {"$type": list(CLASSES[first])}})
+    elif low is not OPEN:
+        parts.append({"_id": {low_op: low, "$type": list(CLASSES[first])}})
+    if last - first > 1:
+        # Every class strictly between, said as "none of the others" so that the types no query names are in.
+        outside = [alias for n, aliases in enumerate(CLASSES) if n <= first or n >= last for alias in aliases]
+        parts.append({"_id": {"$not": {"$type": outside}}} if outside else {})
+    if high is not OPEN and CLASSES[last][0] not in SINGLE:
+        parts.append({"_id": {"$lt": high, "$type": list(CLASSES[last])}})
+    if not parts:
+        return {"_id": {"$in": []}}  # nothing is in it
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def split_points(collection: Any, segments: int, count: int) -> list[Any]:
+    """Up to ``segments - 1`` distinct ``_id`` values that cut the collection into ranges of about equal
+    document counts: quantiles of a random sample of ``_id`` (all of them when the collection is smaller than
+    the sample). The sample is sorted here (:func:`order_key`), not by the server: any order of the points
+    still covers every document (a misplaced point only makes a range empty and another read twice)."""
+    if segments <= 1 or count <= 1:
+        return []
+    from pymongo.errors import OperationFailure
+
+    size = min(MAX_SAMPLES, segments * SAMPLES_PER_SEGMENT)
+    try:
+        sample = [doc["_id"] for doc in collection.aggregate([{"$sample": {"size": size}}, {"$project": {"_id": 1}}])]
+    except OperationFailure as exc:
+        # A server whose $sample fails (mongo-java-server's, at random): the first _id values in natural order. The
+        # ranges are less even, and still cover every document.
+        log.warning("%s: $sample failed (%s); split points from the first %d _id values instead",
+                    collection.full_name, str(exc)[:120], size)
+        sample = [doc["_id"] for doc in collection.find({}, {"_id": 1}).limit(size)]
+    ids = sorted(sample, key=order_key)
+    points: list[Any] = []
+    for n in range(1, segments):
+        if not ids:
+            break
+        candidate = ids[n * len(ids) // segments]
+        if not points or _encode(candidate) != _encode(points[-1]):
+            points.append(candidate)
+    return points
+
+
+def order_key(value: Any) -> tuple:
+    """A sort key that follows MongoDB's order of ``_id`` values: by type class, then by value within it (exact
+    for numbers, strings, ObjectIds, binary, dates and timestamps; by encoded bytes for documents)."""
+    import decimal
+
+    import bson
+
+    rank = type_class(value)
+    alias = CLASSES[rank][0]
+    if alias == "int":
+        number = value.to_decimal() if isinstance(value, bson.Decimal128) else decimal.Decimal(value)
+        return rank, (0, number) if not number.is_nan() else (-1, decimal.Decimal(0))
+    if alias == "string":
+        return rank, value.encode("utf-8")
+    if alias == "binData":
+        return rank, (len(value), getattr(value, "subtype", 0), bytes(value))
+    if alias == "objectId":
+        return rank, value.binary
+    if alias in ("bool", "date"):
+        return rank, value
+    if alias == "timestamp":
+        return rank, (value.time, value.inc)
+    if alias == "regex":
+        return rank, (getattr(value, "pattern", ""), str(getattr(value, "flags", "")))
+    if alias == "object":
+        return rank, _encode(value).encode("utf-8")
+    return rank, 0
+
+
+def bounds(points: list[Any], segment: int) -> tuple[Any, Any]:
+    """``(low, high)`` of segment ``segment`` among ``len(points) + 1`` (:data:`OPEN`: unbounded)."""
+    low = points[segment - 1] if segment > 0 else OPEN
+    high = points[segment] if segment < len(points) else OPEN
+    return low, high
+
+
+def encode_id(value: Any) -> str:
+    """An ``_id`` as canonical extended JSON text, exact for every BSON type (for savepoints)."""
+    return _encode(value)
+
+
+def decode_id(text: str) -> Any:
+    from bson import json_util
+
+    return json_util.loads(text, json_options=json_util.CANONICAL_JSON_OPTIONS)["_id"]
+
+
+def _encode(value: Any) -> str:
+    from bson import json_util
+
+    return json_util.dumps({"_id": value}, json_options=json_util.CANONICAL_JSON_OPTIONS)

@@ -1,0 +1,205 @@
+"""A MongoDB source, in pure logic: ``_id`` ranges across type classes, resume tokens, change events as rows,
+the stream's failures, the position a savepoint pins, and the configuration's rules."""
+
+from __future__ import annotations
+
+import datetime
+from types import SimpleNamespace
+
+import bson
+import pytest
+from bson.raw_bson import RawBSONDocument
+from pydantic import SecretStr
+from pymongo.errors import OperationFailure
+
+from migrator.changes import last_changes
+from migrator.config import parse_config
+from migrator.errors import ConfigError, SourceError, StreamTrimmedError
+from migrator.sources.mongodb.backend import RawBsonChanges, pinned_time, stream_id
+from migrator.sources.mongodb.change_stream import (ChangeSpan, StreamSettings, change_row, read_span,
+                                                    token_time)
+from migrator.sources.mongodb.ranges import OPEN, bounds, decode_id, encode_id, range_filter, type_class
+
+NUMBERS = ["int", "long", "double", "decimal"]
+
+
+def test_a_range_within_one_type_class_is_one_comparison():
+    assert range_filter(5, bson.Int64(9)) == {"_id": {"$gte": 5, "$lt": 9}}
+    assert range_filter("a", "m", low_inclusive=False) == {"_id": {"$gt": "a", "$lt": "m"}}
+    assert range_filter() == {}
+
+
+def test_a_range_across_classes_names_its_ends_and_everything_between():
+    oid = bson.ObjectId("6b16f48df1a9f1af673db807")
+    found = range_filter(5, oid)
+    assert found == {"$or": [
+        {"_id": {"$gte": 5, "$type": NUMBERS}},
+        # strings, objects, arrays and binary sort between: "not" the others, so that deprecated types are in
+        {"_id": {"$not": {"$type": ["minKey", "null"] + NUMBERS + ["objectId", "bool", "date", "timestamp", "regex",
+                                                                   "maxKey"]}}},
+        {"_id": {"$lt": oid, "$type": ["objectId"]}},
+    ]}
+    # Adjacent classes: nothing between them.
+    assert range_filter(5, "a") == {"$or": [{"_id": {"$gte": 5, "$type": NUMBERS}},
+                                            {"_id": {"$lt": "a", "$type": ["string"]}}]}
+
+
+def test_open_ends_and_the_null_id():
+    # The first segment: every class below the bound's, and its part below the bound.
+    assert range_filter(OPEN, 5) == {"$or": [{"_id": {"$not": {"$type": NUMBERS + [
+        "string", "object", "array", "binData", "objectId", "bool", "date", "timestamp", "regex", "maxKey"]}}},
+        {"_id": {"$lt": 5, "$type": NUMBERS}}]}
+    # null is the only value of its class: as a bound it is the class itself, and nothing follows it there.
+    assert range_filter(None, OPEN)["$or"][0] == {"_id": {"$type": ["null"]}}
+    assert range_filter(None, 5, low_inclusive=False) == {"_id": {"$lt": 5, "$type": NUMBERS}}
+    assert bounds([None, 5], 0) == (OPEN, None) and bounds([None, 5], 2) == (5, OPEN)
+
+
+def test_type_classes_follow_mongodbs_order():
+    values = [bson.MinKey(), None, 1, 2.5, bson.Int64(3), bson.Decimal128("4"), "s", {"a": 1}, b"x",
+              bson.ObjectId(), True, datetime.datetime(2020, 1, 1), bson.Timestamp(1, 1), bson.MaxKey()]
+    classes = [type_class(v) for v in values]
+    assert classes == sorted(classes)
+    assert type_class(1) == type_class(bson.Decimal128("1")) and type_class(True) != type_class(1)
+    with pytest.raises(SourceError, match="scanSegments: 1"):
+        type_class(bson.Code("function() {}"))
+
+
+def test_ids_keep_their_exact_type_through_a_savepoint():
+    for value in (bson.Int64(7), 7, 7.0, bson.Decimal128("7.00"), "7", bson.ObjectId(), {"b": 1, "a": 2},
+                  bson.Binary(b"\x00", 4), datetime.datetime(2024, 5, 1, 12, 0, 0, 123000), None):
+        back = decode_id(encode_id(value))
+        assert bson.encode({"_id": back}) == bson.encode({"_id": value}), value
+
+
+def test_resume_tokens_of_mongodb_and_of_mongo_java_server_tell_their_time():
+    assert token_time({"_data": "82" + "6B16F420" + "0000000F" + "2B022C0100296E5A1004"}) == (0x6B16F420, 15)
+    assert token_time({"_data": "6b16f4200000000f"}) == (0x6B16F420, 15)
+    assert token_time({"_data": "zz"}) is None and token_time(None) is None
+
+
+def event(kind, doc=None, key=None, t=100, i=1, wall=None):
+    found = {"operationType": kind, "clusterTime": bson.Timestamp(t, i), "documentKey": key,
+             "fullDocument": RawBSONDocument(bson.encode(doc)) if doc is not None else None}
+    if wall:
+        found["wallTime"] = wall
+    return found
+
+
+def row_of(e, n=0):
+    return change_row(e, e["operationType"], n, "shop.orders", bson.encode, RawBSONDocument)
+
+
+def test_change_events_become_rows_with_the_whole_document_as_raw_bson():
+    doc = {"_id": bson.ObjectId(), "n": bson.Int64(1), "d": bson.Decimal128("1.10")}
+    name, keys, image, sequence, shard, created = row_of(event("insert", doc, {"_id": doc["_id"]}), 3)
+    assert (name, sequence, shard) == ("INSERT", "3", "shop.orders")
+    assert keys == bson.encode({"_id": doc["_id"]}) and image == bson.encode(doc)
+    assert created == datetime.datetime.fromtimestamp(100, datetime.timezone.utc)
+    # An update's key comes from its document (mongo-java-server puts the update itself in documentKey).
+    updated = row_of(event("update", doc, {"$set": {"n": 2}}, wall=datetime.datetime(2026, 1, 1, 0, 0, 1, 500000)))
+    assert updated[0] == "MODIFY" and updated[1] == keys and updated[5].microsecond == 500000
+    assert row_of(event("replace", doc, {"_id": doc["_id"]}))[0] == "MODIFY"
+    assert row_of(event("delete", key={"_id": doc["_id"]}))[:3] == ("REMOVE", keys, None)
+    # Updated, then deleted before the read: nothing to put (the delete follows in the stream).
+    assert row_of(event("update", None, {"_id": doc["_id"]})) is None
+    assert row_of(event("createIndexes")) is None
+
+
+class FakeStream:
+    def __init__(self, events, fail=None):
+        self.events, self.fail, self.resume_token = list(events), fail, None
+
+    def __enter__(self):
+        if self.fail:
+            raise self.fail
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def try_next(self):
+        if not self.events:
+            return None
+        found = self.events.pop(0)
+        self.resume_token = {"_data": f"{found['clusterTime'].time:08x}{found['clusterTime'].inc:08x}"}
+        return found
+
+
+def fake_client(stream, seen=None):
+    def watch(**options):
+        if seen is not None:
+            seen.update(options)
+        return stream
+    collection = SimpleNamespace(watch=watch)
+    return {"shop": {"orders": collection}}
+
+
+SETTINGS = StreamSettings(SecretStr("mongodb://u:secret@h/"), "shop", "orders")
+
+
+def test_a_span_reads_after_its_start_up_to_its_end_in_stream_order():
+    docs = [{"_id": n} for n in range(4)]
+    events = [event("insert", d, {"_id": d["_id"]}, i=n + 1) for n, d in enumerate(docs)]
+    seen = {}
+    rows = list(read_span(SETTINGS, ChangeSpan((100, 0), (100, 3)), fake_client(FakeStream(events), seen)))
+    assert [r[3] for r in rows] == ["0", "1", "2"]  # the fourth is past the end: the next batch's
+    assert seen["start_at_operation_time"] == bson.Timestamp(100, 1) and seen["full_document"] == "updateLookup"
+
+
+def test_a_lost_position_and_a_dropped_collection_stop_replication_with_what_to_do():
+    lost = OperationFailure("Resume of change stream was not possible", 286, {"errmsg": "history lost"})
+    with pytest.raises(StreamTrimmedError, match=r"shop.orders: the oplog no longer holds the changes after cluster "
+                                                 r"time 100.0 .*history lost.*oplogMinRetentionHours.*new snapshot") as err:
+        list(read_span(SETTINGS, ChangeSpan((100, 0), (200, 0)), fake_client(FakeStream([], fail=lost))))
+    assert "secret" not in str(err.value)
+    dropped = [event("drop", t=150)]
+    with pytest.raises(SourceError, match="shop.orders was dropped at cluster time 150.1: replication of it ends"):
+        list(read_span(SETTINGS, ChangeSpan((100, 0), (200, 0)), fake_client(FakeStream(dropped))))
+
+
+def test_replication_keeps_the_last_change_of_each_id_compared_by_its_bytes():
+    def row(name, _id, doc, n):
+        return SimpleNamespace(event_name=name, keys=bytearray(bson.encode({"_id": _id})),
+                               new_image=bytearray(bson.encode(doc)) if doc else None, sequence_number=str(n),
+                               approximate_creation_time=datetime.datetime(2026, 1, 1, 0, 0, 1))
+    rows = [row("INSERT", 1, {"_id": 1, "v": 1}, 0), row("MODIFY", 1, {"_id": 1, "v": 2}, 1),
+            row("INSERT", bson.Int64(1), {"_id": bson.Int64(1)}, 2), row("REMOVE", "1", None, 3)]
+    changes, counts, _ = last_changes(rows, {}, codec=RawBsonChanges())
+    assert (counts.INSERT, counts.MODIFY, counts.REMOVE) == (2, 1, 1)
+    # int32 1 and int64 1 are one _id to MongoDB (two byte strings): the later change is the one applied.
+    assert [(c.event, c.image.raw if c.image else None) for c in changes] == [
+        ("INSERT", bson.encode({"_id": bson.Int64(1)})), ("REMOVE", None)]
+    assert RawBsonChanges.identity(RawBSONDocument(bson.encode({"_id": 1.0}))) == ("number", 1)
+
+
+def test_the_pinned_position_survives_the_savepoint():
+    pinned = stream_id("shop.orders", 1796666400, 15)
+    assert pinned == "changestream:shop.orders@1796666400.15" and pinned_time(pinned) == (1796666400, 15)
+    with pytest.raises(SourceError, match="not a MongoDB change stream position; move the savepoint"):
+        pinned_time("arn:aws:dynamodb:us-east-1:1:table/t/stream/x")
+
+
+MONGO = {"type": "mongodb", "uri": "mongodb://reader:pw@db1/", "database": "shop", "collection": "orders"}
+
+
+def problems_of(data):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    return err.value.problems
+
+
+def test_the_configuration_of_a_mongodb_source():
+    config = parse_config({"source": MONGO, "target": {"type": "mongodb", "uri": "mongodb://h2/", "database": "copy",
+                                                       "streamChanges": True}, "savepoints": {"path": "/tmp/sp"}})
+    assert (config.source.redacted_uri(), config.target_table) == ("mongodb://***@db1/", "orders")
+    assert config.checkpoint_location == "/tmp/sp/checkpoints/orders-to-orders"
+    found = problems_of({"source": {**MONGO, "uri": "mongo://reader:pw@db1/"},
+                         "target": {"type": "dynamodb", "table": "orders", "region": "us-east-1"},
+                         "renames": [{"from": "a", "to": "b"}]})
+    assert found[0] == "source.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may hold a password)"
+    assert found[1].startswith("target.type: a mongodb source is migrated into a mongodb target in this version")
+    assert found[2].startswith("renames: renames apply to DynamoDB attributes")
+    assert not any("pw" in p for p in found)
+    assert problems_of({"source": MONGO, "target": {"type": "mongodb", "uri": "mongodb://h2/", "database": "c"},
+                        "tables": ["a"]})[0].startswith("tables: a mongodb source reads the one collection")
