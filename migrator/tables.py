@@ -24,7 +24,7 @@ class TableInfo:
         As DescribeTable returns them, reduced to IndexName, KeySchema, Projection and
         (for global indexes) ProvisionedThroughput.
     billing_mode : str
-        ``PROVISIONED`` or ``PAY_PER_REQUEST``.
+        ``PROVISIONED`` or ``PAY_PER_REQUEST``; empty for a source without capacity modes (MongoDB).
     read_capacity, write_capacity : int or None
         Provisioned capacity; None for on-demand tables.
     ttl_attribute : str or None
@@ -45,6 +45,9 @@ class TableInfo:
     status: str = "ACTIVE"
     stream_arn: str | None = None
     stream_view_type: str | None = None
+    #: A MongoDB source's secondary indexes: ``{"name", "key": [[field, direction]...], "options": {...}}`` (unique,
+    #: TTL, partial, sparse, collation...), recreated as they are on a MongoDB target.
+    document_indexes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key_names(self) -> list[str]:

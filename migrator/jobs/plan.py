@@ -139,7 +139,8 @@ class SnapshotPlan:
         keys = ", ".join(f"{n} {t}" for n, t in src.key_schema)
         out = [
             f"snapshot {src.name} ({self.source_spec.describe()}) -> {self.writer_spec.describe()}",
-            f"  source table : ~{src.item_count:,} items, {size_mib:,.1f} MiB, {src.billing_mode}, key [{keys}]",
+            f"  source table : ~{src.item_count:,} items, {size_mib:,.1f} MiB, "
+            f"{src.billing_mode + ', ' if src.billing_mode else ''}key [{keys}]",
         ]
         if src.ttl_attribute:
             out.append(f"  TTL          : attribute {src.ttl_attribute}; items already expired are skipped")

@@ -22,7 +22,7 @@ from bson.regex import Regex
 from devtools.latency_proxy import LatencyProxy
 from migrator.sources.mongodb.ranges import bounds, range_filter, split_points
 from tests.conftest import eventually
-from tests.integration.test_cli import end_background, kill_and_restart, start_background
+from tests.integration.test_cli import end_background, kill_and_restart, run, start_background
 
 #: One _id of each kind a collection may mix (MongoDB orders them by type class, then by value).
 MIXED_IDS = [None, 5, 7.5, bson.Int64(9), bson.Decimal128("10.5"), "a", "b", {"x": 1}, {"x": 1, "y": 2},
@@ -189,3 +189,32 @@ def _fields_apart(a: dict, b: dict) -> dict:
     if list(a) != list(b):
         return {"_id": a["_id"], "source": " ".join(a), "target": " ".join(b)}
     return {"_id": a["_id"], **{f: (a[f], b[f]) for f in a if bson.encode({"v": a[f]}) != bson.encode({"v": b[f]})}}
+
+
+def test_schema_only_recreates_the_collections_indexes_with_their_options(mongo_oplog, mongo, tmp_path):
+    database = f"idx{uuid.uuid4().hex[:6]}"
+    source = mongo_oplog.client()[database]["accounts"]
+    source.insert_one({"_id": 1, "email": "a@example.com"})
+    source.create_index([("email", 1)], unique=True, name="email_unique")
+    source.create_index([("shop", 1), ("at", -1)], name="shop_at")
+    source.create_index([("expires", 1)], expireAfterSeconds=3600, name="expiry")
+    source.create_index([("state", 1)], partialFilterExpression={"state": "open"}, name="open_only")
+    source.create_index([("nick", 1)], sparse=True, name="nick_sparse")
+    path = tmp_path / "schema.yaml"
+    path.write_text(yaml.safe_dump({
+        "source": {"type": "mongodb", "uri": mongo_oplog.uri, "database": database, "collection": "accounts"},
+        "target": {"type": "mongodb", "uri": mongo.uri, "database": database, "collection": "copy"}}))
+    done = run("run", "--config", str(path), "--schema-only")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "email_unique (email, unique); shop_at (shop, at); expiry (expires, expireAfterSeconds)" in done.stdout
+    created = {i["name"]: {k: v for k, v in i.items() if k not in ("v", "ns")}
+               for i in mongo.client()[database]["copy"].list_indexes()}
+    assert created == {
+        "_id_": {"name": "_id_", "key": {"_id": 1}},
+        "email_unique": {"name": "email_unique", "key": {"email": 1}, "unique": True},
+        "shop_at": {"name": "shop_at", "key": {"shop": 1, "at": -1}},
+        "expiry": {"name": "expiry", "key": {"expires": 1}, "expireAfterSeconds": 3600},
+        "open_only": {"name": "open_only", "key": {"state": 1}, "partialFilterExpression": {"state": "open"}},
+        "nick_sparse": {"name": "nick_sparse", "key": {"nick": 1}, "sparse": True},
+    }
+    assert mongo.client()[database]["copy"].estimated_document_count() == 0

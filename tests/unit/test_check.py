@@ -11,7 +11,8 @@ from migrator.config import parse_config
 from migrator.jobs.check import RETENTION_SECONDS, estimate_finding, snapshot_seconds
 from migrator.permissions import policy, required
 from migrator.preflight import Prober, outcome
-from migrator.targets.mongodb.preflight import missing_actions, needed_actions
+from migrator.mongo_access import missing_actions
+from migrator.targets.mongodb.preflight import needed_actions
 from migrator.throttle import ThroughputCap
 
 

@@ -39,6 +39,31 @@ def pinned_time(stream: str) -> tuple[int, int]:
     return parse_time(stream.rpartition("@")[2])
 
 
+#: Index options that are recreated on the target (what ``createIndexes`` takes; not the server's own ``v``/``ns``).
+INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression", "collation", "hidden", "weights",
+                 "default_language", "language_override", "textIndexVersion", "2dsphereIndexVersion", "bits", "min",
+                 "max", "wildcardProjection")
+
+
+def described_index(index: Any) -> dict:
+    """One index of ``listIndexes`` as :attr:`~migrator.tables.TableInfo.document_indexes` keeps it. A text index
+    is listed on its internal keys (``_fts``, ``_ftsx``): it is described on the fields its weights name."""
+    keys = [[name, direction] for name, direction in index["key"].items()]
+    if any(name == "_fts" for name, _ in keys):
+        text = [[name, "text"] for name in (index.get("weights") or {})]
+        keys = [k for k in keys if k[0] not in ("_fts", "_ftsx")]
+        keys = keys[:1] + text + keys[1:] if keys else text
+    options = {name: _plain(index[name]) for name in INDEX_OPTIONS if name in index}
+    return {"name": index["name"], "key": keys, "options": options}
+
+
+def _plain(value: Any) -> Any:
+    """SON and its nested values as plain dicts (JSON-able for plans, picklable for tasks)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class RawBsonChanges:
     """How replication reads the keys and images of this source's rows: raw BSON. Two keys are one ``_id`` as
     MongoDB's index has it: numbers by value (``1``, ``Int64(1)`` and ``1.0`` are one), anything else by its bytes."""
@@ -95,6 +120,7 @@ class MongoSource:
                                   "source.database and source.collection", spec.collection)
             count = database[spec.collection].estimated_document_count()
             stats = database.command("collStats", spec.collection)
+            indexes = [described_index(i) for i in database[spec.collection].list_indexes() if i["name"] != "_id_"]
         except PyMongoError as exc:
             raise SourceError(f"cannot describe {spec.namespace} at {spec.redacted_uri} ({type(exc).__name__}: "
                               f"{str(exc)[:200]}); check source.uri and the network", spec.collection) from exc
@@ -102,7 +128,7 @@ class MongoSource:
             client.close()
         size = int(stats.get("size") or 0) or int(stats.get("avgObjSize") or 0) * count
         return TableInfo(name=spec.collection, key_schema=[("_id", "HASH")], attribute_types={}, item_count=count,
-                         size_bytes=size)
+                         size_bytes=size, document_indexes=indexes, billing_mode="")
 
     def permissions(self, config: Any) -> list[Any]:
         return []  # MongoDB's own users and roles

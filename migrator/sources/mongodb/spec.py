@@ -8,27 +8,15 @@ decoded on the way. A page is one ``find`` batch sorted by ``_id``; the position
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from pydantic import SecretStr
 
 from ...errors import SourceError
+from ...mongo_access import pymongo_module, shared_client
 from ..base import Segment
 from .ranges import bounds, decode_id, encode_id, range_filter
-
-_shared: dict[tuple, Any] = {}
-_shared_lock = threading.Lock()
-
-
-def pymongo_module() -> Any:
-    try:
-        import pymongo
-    except ImportError as exc:  # pragma: no cover - the dev environment has it
-        raise SourceError("a MongoDB source needs pymongo: pip install 'migrator[mongodb]'") from exc
-    return pymongo
-
 
 @dataclass(frozen=True)
 class MongoSourceSpec:
@@ -56,20 +44,14 @@ class MongoSourceSpec:
 
     def client(self, raw: bool = True) -> Any:
         """A new client; documents come back as raw BSON unless ``raw`` is false."""
-        pymongo = pymongo_module()
+        pymongo = pymongo_module(SourceError, "source")
         options: dict[str, Any] = {"document_class": _raw_class()} if raw else {}
         return pymongo.MongoClient(self.uri.get_secret_value(), appname="migrator", serverSelectionTimeoutMS=30_000,
                                    **options)
 
     def shared_client(self) -> Any:
-        """One raw-BSON client per Python process and URI: Spark reuses its workers, and a change stream's
-        every batch would otherwise connect and authenticate again."""
-        key = (self.uri.get_secret_value(),)
-        with _shared_lock:
-            found = _shared.get(key)
-            if found is None:
-                found = _shared[key] = self.client()
-        return found
+        """One raw-BSON client per Python process and URI (see :func:`~migrator.mongo_access.shared_client`)."""
+        return shared_client(("source", self.uri.get_secret_value()), self.client)
 
     def collection_of(self, client: Any) -> Any:
         return client[self.database][self.collection]

@@ -1,7 +1,8 @@
 """The target collection: what to do when it exists, and the indexes that mirror the table's.
 
 Every global and local secondary index becomes a MongoDB index on the same key attributes (after
-renames, with escaped names); a mapped TTL attribute becomes a TTL index on its date field.
+renames, with escaped names); a mapped TTL attribute becomes a TTL index on its date field. A MongoDB
+source's indexes are recreated with their options (unique, TTL, partial, sparse, collation...).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ class CollectionPlan:
     table: str
     database: str
     existing_count: int = 0
-    indexes: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
+    indexes: list[tuple[str, list[tuple[str, Any]]]] = field(default_factory=list)
+    #: Options of indexes by name (a MongoDB source's: unique, TTL, partial...).
+    index_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     ttl_field: str | None = None
     problems: list[str] = field(default_factory=list)
     rename_to: str | None = None
@@ -48,16 +51,19 @@ class CollectionPlan:
         }[self.action]
         out = [f"  target       : {what}"]
         if self.indexes:
-            out.append("  indexes      : " + "; ".join(f"{name} ({', '.join(k for k, _ in keys)})"
-                                                    for name, keys in self.indexes))
+            out.append("  indexes      : " + "; ".join(
+                f"{name} ({', '.join(k for k, _ in keys)}{''.join(', ' + o for o in self.index_options.get(name, {}))})"
+                for name, keys in self.indexes))
         if self.ttl_field:
             out.append(f"                 and a TTL index on {self.ttl_field}")
         return out
 
 
-def index_specs(source: TableInfo, renames: Mapping[str, str], policy: BsonPolicy) -> list[tuple[str, list[tuple[str, int]]]]:
-    """One MongoDB index per GSI and LSI, on the same key attributes, named like the DynamoDB index."""
-    specs = []
+def index_specs(source: TableInfo, renames: Mapping[str, str], policy: BsonPolicy) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """One MongoDB index per GSI and LSI, on the same key attributes, named like the DynamoDB index; a MongoDB
+    source's own indexes as they are."""
+    specs: list[tuple[str, list[tuple[str, Any]]]] = [
+        (index["name"], [(name, direction) for name, direction in index["key"]]) for index in source.document_indexes]
     for index in source.global_indexes + source.local_indexes:
         keys = [(field_name(renames.get(k["AttributeName"], k["AttributeName"]), policy, k["AttributeName"], top=True), 1)
                 for k in index["KeySchema"]]
@@ -73,7 +79,8 @@ def plan_collection(client: Any, database: str, collection: str, exists_policy: 
     present = collection in db.list_collection_names()
     count = db[collection].estimated_document_count() if present else 0
     common = dict(table=collection, database=database, existing_count=count,
-                  indexes=index_specs(source, renames, policy), ttl_field=policy.ttl_field)
+                  indexes=index_specs(source, renames, policy), ttl_field=policy.ttl_field,
+                  index_options={i["name"]: i["options"] for i in source.document_indexes})
     if not present:
         return CollectionPlan("create", **common)
     if resuming:
@@ -106,7 +113,7 @@ def prepare_collection(client: Any, plan: CollectionPlan) -> None:
         db.create_collection(plan.table)
     collection = db[plan.table]
     for name, keys in plan.indexes:
-        collection.create_index(keys, name=name)
+        collection.create_index(keys, name=name, **plan.index_options.get(name, {}))
     if plan.ttl_field:
         collection.create_index([(plan.ttl_field, 1)], name=f"{plan.ttl_field}_ttl", expireAfterSeconds=0)
     log.info("collection %s.%s ready (%d indexes)", plan.database, plan.table,

@@ -9,7 +9,6 @@ letter instead of failing the bulk write it would have been in.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -19,6 +18,7 @@ from pydantic import SecretStr
 from ...convert import item_key
 from ...deadletter import DeadLetterWriter
 from ...errors import ConversionError, TargetError
+from ...mongo_access import pymongo_module, shared_client
 from ...throttle import Backoff
 from ..pipeline import BatchingWriter
 from .documents import BsonPolicy, ConversionNotes, document_id, from_document, to_document
@@ -29,10 +29,6 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 #: Duplicate key: two concurrent upserts of one new _id; retrying the loser succeeds.
 DUPLICATE_KEY = 11000
-
-_shared: dict[tuple, Any] = {}
-_shared_lock = threading.Lock()
-
 
 def _raw_class() -> Any:
     from bson.raw_bson import RawBSONDocument
@@ -48,11 +44,7 @@ def _id_bytes(document: Any) -> bytes:
 
 
 def _pymongo() -> Any:
-    try:
-        import pymongo
-    except ImportError as exc:  # pragma: no cover - the dev environment has it
-        raise TargetError("a MongoDB target needs pymongo: pip install 'migrator[mongodb]'") from exc
-    return pymongo
+    return pymongo_module(TargetError, "target")
 
 
 @dataclass(frozen=True)
@@ -86,19 +78,10 @@ class MongoTargetSpec:
                                    **self.write_concern)
 
     def shared_client(self) -> Any:
-        """A client built once per Python process for this URI, pool size and write concern.
-
-        Writers of executor tasks use it: a replication micro-batch runs a task per partition every
-        trigger, and a new client per task would connect, handshake and authenticate (TLS and SCRAM
-        on a real cluster) each time, and churn the server's connections. Spark reuses its Python
-        workers, and pymongo clients are thread-safe (a worker runs one task at a time).
-        """
-        key = (self.uri.get_secret_value(), self.concurrency, tuple(sorted(self.write_concern.items())))
-        with _shared_lock:
-            found = _shared.get(key)
-            if found is None:
-                found = _shared[key] = self.client()
-        return found
+        """A client built once per Python process for this URI, pool size and write concern (see
+        :func:`~migrator.mongo_access.shared_client`)."""
+        key = ("target", self.uri.get_secret_value(), self.concurrency, tuple(sorted(self.write_concern.items())))
+        return shared_client(key, self.client)
 
     def writer(self, dead_letter: DeadLetterWriter | None, dedupe: bool = False, snapshot: bool = False,
                **_: Any) -> "MongoWriter":
