@@ -48,11 +48,12 @@ INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpress
 def described_index(index: Any) -> dict:
     """One index of ``listIndexes`` as :attr:`~migrator.tables.TableInfo.document_indexes` keeps it. A text index
     is listed on its internal keys (``_fts``, ``_ftsx``): it is described on the fields its weights name."""
-    keys = [[name, direction] for name, direction in index["key"].items()]
-    if any(name == "_fts" for name, _ in keys):
-        text = [[name, "text"] for name in (index.get("weights") or {})]
-        keys = [k for k in keys if k[0] not in ("_fts", "_ftsx")]
-        keys = keys[:1] + text + keys[1:] if keys else text
+    keys: list[list[Any]] = []
+    for name, direction in index["key"].items():
+        if name == "_fts":
+            keys += [[field, "text"] for field in (index.get("weights") or {})]
+        elif name != "_ftsx":
+            keys.append([name, direction])
     options = {name: _plain(index[name]) for name in INDEX_OPTIONS if name in index}
     return {"name": index["name"], "key": keys, "options": options}
 
@@ -180,8 +181,8 @@ class MongoSource:
         return None  # a server without change streams fails the pin, with the reason
 
     def stream_plan(self, config: Any, info: TableInfo) -> str:
-        return (f"the change stream of {config.source.namespace}, from a cluster time pinned before the snapshot is "
-                "read (the oplog must keep the changes until replication reads them)")
+        return (f"follow the change stream of {config.source.namespace} (the oplog must keep each change until "
+                "replication reads it)")
 
     def stream_state(self, config: Any, spec: MongoSourceSpec) -> TableInfo:
         return self._info(spec)
