@@ -138,7 +138,7 @@ def test_many_tables_under_live_writes_survive_sigkill_and_reach_both_target_kin
 
         def all_replicating():
             assert log_of(tmp_path).count(": replicating arn:") == 4, phases(tmp_path)
-        eventually(all_replicating, timeout=300)
+        eventually(all_replicating, timeout=420)
         ops = [load.stop() for load in loads]
         assert proc.wait(timeout=240) == 2, log_of(tmp_path)[-3000:]
     finally:
