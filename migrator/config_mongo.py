@@ -84,6 +84,9 @@ class MongoSource(Section):
             problems.append(
                 f"target.type: a mongodb source is migrated into a mongodb target in this version ({target.type} "
                 "needs a key mapping from documents to items, which is not there yet); use a mongodb target")
+        if config.validation is not None and config.validation.copy_missing_rows:
+            problems.append("validation.copyMissingRows: not for a mongodb source yet (the validator compares its "
+                            "documents field by field); run the migration again to copy what is missing")
         if config.renames:
             problems.append("renames: renames apply to DynamoDB attributes; a mongodb source's documents are copied "
                             "exactly as they are; remove renames")

@@ -174,6 +174,18 @@ def test_a_live_collection_into_mongodb_survives_sigkill_and_arrives_byte_for_by
     reordered = [k for k in expected if expected[k] != got[k]]
     assert len(reordered) < ops["replace"] + ops["insert"], len(reordered)
 
+    # The validator agrees, over _id ranges of both sides; then it finds a deleted and a changed document.
+    done = run("validate", "--config", str(tmp_path / "fast.yaml"))
+    assert done.returncode == 0 and f"EQUAL\n  compared   : {len(expected):,} keys" in done.stdout, done.stdout[-3000:]
+    target = mongo.client()[database]["orders"]
+    gone, changed = (source.find_one({"_id": {"$type": kind}})["_id"] for kind in ("int", "string"))
+    target.delete_one({"_id": gone})
+    target.update_one({"_id": changed}, {"$set": {"i64": 7}})  # an Int32 where an Int64 was
+    done = run("validate", "--config", str(tmp_path / "fast.yaml"))
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "missing    : 1 " in done.stdout and "different  : 1\n" in done.stdout, done.stdout[-3000:]
+    assert re.search(rf"{changed}.*i64", done.stdout), done.stdout[-3000:]
+
 
 def _logged(tmp_path, pattern: str) -> None:
     assert re.search(pattern, (tmp_path / "first-run.log").read_text()), pattern

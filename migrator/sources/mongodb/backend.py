@@ -16,7 +16,7 @@ from ...errors import SourceError
 from ...tables import TableInfo
 from ...throttle import ThroughputCap
 from ..base import PlannedSource
-from .ranges import encode_id, split_points
+from .ranges import encode_id, range_partitions, split_points
 from .spec import MongoSourceSpec
 
 #: A new copy's segments: about one per this many bytes of documents, at least one per core.
@@ -153,8 +153,13 @@ class MongoSource:
         return ThroughputCap(None, None, "MongoDB: no capacity units")
 
     def read_partitions(self, config: Any, described: PlannedSource, cores: int) -> list[Any]:
-        raise SourceError("migrator validate does not compare a mongodb source yet; compare the collections' counts "
-                          "and a sample of documents meanwhile")
+        """``_id`` ranges (two per core), their bounds as extended JSON."""
+        spec = described.spec
+        client = spec.client(raw=False)
+        try:
+            return range_partitions(spec.collection_of(client), cores * 2, described.info.item_count)
+        finally:
+            client.close()
 
     def deferred_segments(self, config: Any, savepoint: Any) -> str | None:
         return None

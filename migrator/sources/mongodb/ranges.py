@@ -170,3 +170,32 @@ def _encode(value: Any) -> str:
     from bson import json_util
 
     return json_util.dumps({"_id": value}, json_options=json_util.CANONICAL_JSON_OPTIONS)
+
+
+def range_partitions(collection: Any, parts: int, count: int) -> list[tuple[str | None, str | None]]:
+    """``parts`` ranges of about equal size for the validator, their bounds as extended JSON (None: open)."""
+    points = [encode_id(p) for p in split_points(collection, parts, count)]
+    return list(zip([None] + points, points + [None]))
+
+
+def find_range(collection: Any, partition: tuple[str | None, str | None]) -> Any:
+    """The documents of a :func:`range_partitions` range (any order)."""
+    low, high = (decode_id(b) if b is not None else OPEN for b in partition)
+    return collection.find(range_filter(low, high))
+
+
+def compared(document: Any) -> dict:
+    """A document as the validator compares it: the ``_id`` as extended JSON text, every other field as the exact
+    bytes of its value (types included; the order of fields is not compared)."""
+    import bson
+
+    out = {"_id": {"S": encode_id(document["_id"])}}
+    for name, value in document.items():
+        if name != "_id":
+            out[name] = {"B": bson.encode({"v": value})}
+    return out
+
+
+def compared_ids(keys: list[dict]) -> list[Any]:
+    """The ``_id`` values of keys in the :func:`compared` form."""
+    return [decode_id(key["_id"]["S"]) for key in keys]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...sources.mongodb.ranges import range_partitions
 from ...tables import TableInfo
 from ...throttle import ThroughputCap
 from ..base import PlannedTarget
@@ -59,11 +60,14 @@ class MongoBackend:
                 f"{tgt.write_concurrency} in flight per task")
 
     def read_partitions(self, config: Any, spec: MongoTargetSpec, cores: int) -> tuple[list[Any], int]:
-        """Ranges of ``_id`` of about equal size, found by skipping through the ``_id`` index."""
+        """Ranges of ``_id`` of about equal size, found by skipping through the ``_id`` index (a MongoDB source's
+        collection: sampled across every ``_id`` type, as the source's own ranges are)."""
         client = spec.client()
         try:
             collection = client[spec.database][spec.collection]
             count = collection.estimated_document_count()
+            if spec.documents:
+                return range_partitions(collection, cores * 2, count), count
             parts = max(1, min(cores * 2, count // DOCUMENTS_PER_PARTITION + 1))
             bounds = [None]
             for i in range(1, parts):
@@ -89,7 +93,7 @@ def _spec(config: Any, source: TableInfo | None, key_names: list[str]) -> MongoT
                            key_names=key_names, policy=policy, batch_size=tgt.batch_size,
                            batch_bytes=tgt.batch_bytes, concurrency=tgt.write_concurrency,
                            write_concern=tgt.write_concern.options() if tgt.write_concern else {},
-                           redacted_uri=tgt.redacted_uri())
+                           redacted_uri=tgt.redacted_uri(), documents=config.source.type == "mongodb")
 
 
 BACKEND = MongoBackend()

@@ -19,6 +19,7 @@ from ...convert import item_key
 from ...deadletter import DeadLetterWriter
 from ...errors import ConversionError, TargetError
 from ...mongo_access import pymongo_module, shared_client
+from ...sources.mongodb.ranges import compared, compared_ids, find_range
 from ...throttle import Backoff
 from ..pipeline import BatchingWriter
 from .documents import BsonPolicy, ConversionNotes, document_id, from_document, to_document
@@ -61,6 +62,9 @@ class MongoTargetSpec:
     concurrency: int = 4
     write_concern: dict[str, Any] = field(default_factory=dict)
     redacted_uri: str = ""
+    #: The source is a MongoDB collection: documents are written as they come, and the validator compares them
+    #: field by field (:func:`~migrator.sources.mongodb.ranges.compared`), not as DynamoDB items.
+    documents: bool = False
     #: The validator may fetch items by key (see TargetSpec).
     fetches_by_key = True
 
@@ -93,13 +97,19 @@ class MongoTargetSpec:
 
     def stored(self, item: dict) -> dict:
         """Through the mapping and back: what a read of the document returns."""
+        if self.documents:
+            return item  # a MongoDB source's document, compared as it is
         try:
             return from_document(to_document(item, self.key_names, self.policy), self.policy)
         except ConversionError:
             return item  # not representable: the target should not have it (dead letter); compare as is
 
     def read(self, partition: tuple[Any, Any]) -> Iterator[dict]:
-        """Every document whose ``_id`` is in ``[low, high)`` (None: unbounded), as DynamoDB JSON."""
+        """Every document whose ``_id`` is in ``[low, high)`` (None: unbounded), as DynamoDB JSON (or, from a MongoDB
+        source, as the validator compares documents)."""
+        if self.documents:
+            yield from self._compared(lambda c: find_range(c, partition))
+            return
         low, high = partition
         query: dict[str, Any] = {}
         if low is not None:
@@ -114,11 +124,21 @@ class MongoTargetSpec:
             client.close()
 
     def fetch(self, keys: list[dict]) -> list[dict]:
+        if self.documents:
+            return list(self._compared(lambda c: c.find({"_id": {"$in": compared_ids(keys)}})))
         client = self.client()
         try:
             ids = [document_id(k, self.key_names, self.policy) for k in keys]
             return [from_document(d, self.policy)
                     for d in client[self.database][self.collection].find({"_id": {"$in": ids}})]
+        finally:
+            client.close()
+
+    def _compared(self, query: Callable[[Any], Any]) -> Iterator[dict]:
+        client = self.client()
+        try:
+            for document in query(client[self.database][self.collection]):
+                yield compared(document)
         finally:
             client.close()
 
