@@ -147,6 +147,16 @@ def test_a_span_reads_after_its_start_up_to_its_end_in_stream_order():
     assert seen["start_at_operation_time"] == bson.Timestamp(100, 1) and seen["full_document"] == "updateLookup"
 
 
+def test_a_stream_that_stops_short_of_its_end_fails_instead_of_holding_the_batch(monkeypatch):
+    class Stuck(FakeStream):
+        def try_next(self):
+            self.resume_token = {"_data": "0000006400000002"}  # (100, 2): the server gets no further
+            return None
+    monkeypatch.setattr("migrator.sources.mongodb.change_stream.STALL_SECONDS", 0.0)
+    with pytest.raises(SourceError, match="made no progress for 0 s at cluster time 100.2, before its batch's end 100.9"):
+        list(read_span(SETTINGS, ChangeSpan((100, 0), (100, 9)), fake_client(Stuck([]))))
+
+
 def test_a_lost_position_and_a_dropped_collection_stop_replication_with_what_to_do():
     lost = OperationFailure("Resume of change stream was not possible", 286, {"errmsg": "history lost"})
     with pytest.raises(StreamTrimmedError, match=r"shop.orders: the oplog no longer holds the changes after cluster "

@@ -144,6 +144,7 @@ def read_span(settings: StreamSettings, span: ChangeSpan, client: Any = None) ->
     collection = client[settings.database][settings.collection]
     ordinal = 0
     progress = time.monotonic()
+    last_reached: tuple[int, int] | None = None
     try:
         with collection.watch(start_at_operation_time=first, full_document="updateLookup",
                               max_await_time_ms=settings.max_await_ms) as stream:
@@ -153,10 +154,13 @@ def read_span(settings: StreamSettings, span: ChangeSpan, client: Any = None) ->
                     reached = token_time(stream.resume_token)
                     if reached is None or reached >= span.end:
                         return
-                    if time.monotonic() - progress > STALL_SECONDS:
-                        raise SourceError(f"{namespace}: the change stream did not reach cluster time "
-                                          f"{span.end[0]}.{span.end[1]} in {STALL_SECONDS:.0f} s (it stopped at "
-                                          f"{reached[0]}.{reached[1]})")
+                    if reached != last_reached:  # the server scanned further (changes of other collections)
+                        last_reached, progress = reached, time.monotonic()
+                    elif time.monotonic() - progress > STALL_SECONDS:
+                        raise SourceError(f"{namespace}: the change stream made no progress for {STALL_SECONDS:.0f} s "
+                                          f"at cluster time {reached[0]}.{reached[1]}, before its batch's end "
+                                          f"{span.end[0]}.{span.end[1]}; the batch is read again when the query "
+                                          "restarts")
                     continue
                 progress = time.monotonic()
                 stamp = event["clusterTime"]

@@ -1,11 +1,13 @@
 """``_id`` ranges of a collection: the snapshot's segments, their queries, and positions a savepoint can keep.
 
-A range is ``[low, high)`` in MongoDB's order of BSON values (None: unbounded). MongoDB compares a query's
-``$gt``/``$lt`` only with values of the same type class ("type bracketing": ``{_id: {$lt: "m"}}`` matches no
-number), while a collection's ``_id`` may mix types. :func:`range_filter` therefore spells a range out per
-class: the part of ``low``'s class at or above it, every class strictly between, and the part of ``high``'s
-class below it. The split points come from the server's own sort (``$sample`` then ``$sort``), so no BSON
-order is computed here beyond the order of the classes.
+A range is ``[low, high)`` in MongoDB's order of BSON values (:data:`OPEN`: unbounded; None is the null
+``_id``). MongoDB compares a query's ``$gt``/``$lt`` only with values of the same type class ("type
+bracketing": ``{_id: {$lt: "m"}}`` matches no number), while a collection's ``_id`` may mix types.
+:func:`range_filter` therefore spells a range out per class: the part of ``low``'s class at or above it,
+every class strictly between, and the part of ``high``'s class below it. The split points are a ``$sample``
+sorted here (:func:`order_key`); a point out of place would only make one range empty and another read
+twice, never leave a document out. The validator's ranges and its comparison form (:func:`compared`) are
+here too, for the source and a MongoDB target alike.
 """
 
 from __future__ import annotations
