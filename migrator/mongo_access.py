@@ -21,6 +21,13 @@ def pymongo_module(error: type[MigratorError], side: str) -> Any:
     return pymongo
 
 
+def raw_document_class() -> Any:
+    """pymongo's undecoded document: what a MongoDB source reads and a MongoDB target writes as it came."""
+    from bson.raw_bson import RawBSONDocument
+
+    return RawBSONDocument
+
+
 def shared_client(key: tuple, make: Callable[[], Any]) -> Any:
     """A client built once per Python process for ``key`` (the URI and the options that shape the client).
 

@@ -116,7 +116,7 @@ def split_points(collection: Any, segments: int, count: int) -> list[Any]:
         if not ids:
             break
         candidate = ids[n * len(ids) // segments]
-        if not points or _encode(candidate) != _encode(points[-1]):
+        if not points or encode_id(candidate) != encode_id(points[-1]):
             points.append(candidate)
     return points
 
@@ -146,7 +146,7 @@ def order_key(value: Any) -> tuple:
     if alias == "regex":
         return rank, (getattr(value, "pattern", ""), str(getattr(value, "flags", "")))
     if alias == "object":
-        return rank, _encode(value).encode("utf-8")
+        return rank, encode_id(value).encode("utf-8")
     return rank, 0
 
 
@@ -159,7 +159,9 @@ def bounds(points: list[Any], segment: int) -> tuple[Any, Any]:
 
 def encode_id(value: Any) -> str:
     """An ``_id`` as canonical extended JSON text, exact for every BSON type (for savepoints)."""
-    return _encode(value)
+    from bson import json_util
+
+    return json_util.dumps({"_id": value}, json_options=json_util.CANONICAL_JSON_OPTIONS)
 
 
 def decode_id(text: str) -> Any:
@@ -167,11 +169,6 @@ def decode_id(text: str) -> Any:
 
     return json_util.loads(text, json_options=json_util.CANONICAL_JSON_OPTIONS)["_id"]
 
-
-def _encode(value: Any) -> str:
-    from bson import json_util
-
-    return json_util.dumps({"_id": value}, json_options=json_util.CANONICAL_JSON_OPTIONS)
 
 
 def range_partitions(collection: Any, parts: int, count: int) -> list[tuple[str | None, str | None]]:

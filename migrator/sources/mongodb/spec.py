@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from pydantic import SecretStr
 
 from ...errors import SourceError
-from ...mongo_access import pymongo_module, shared_client
+from ...mongo_access import pymongo_module, raw_document_class, shared_client
 from ..base import Segment
 from .ranges import bounds, compared, compared_ids, decode_id, encode_id, find_range, range_filter
 
@@ -44,7 +44,7 @@ class MongoSourceSpec:
     def client(self, raw: bool = True) -> Any:
         """A new client; documents come back as raw BSON unless ``raw`` is false."""
         pymongo = pymongo_module(SourceError, "source")
-        options: dict[str, Any] = {"document_class": _raw_class()} if raw else {}
+        options: dict[str, Any] = {"document_class": raw_document_class()} if raw else {}
         return pymongo.MongoClient(self.uri.get_secret_value(), appname="migrator", serverSelectionTimeoutMS=30_000,
                                    **options)
 
@@ -91,9 +91,3 @@ class MongoSourceSpec:
             return [compared(d) for d in self.collection_of(client).find({"_id": {"$in": compared_ids(keys)}})]
         finally:
             client.close()
-
-
-def _raw_class() -> Any:
-    from bson.raw_bson import RawBSONDocument
-
-    return RawBSONDocument

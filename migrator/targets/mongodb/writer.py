@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from ...convert import item_key
 from ...deadletter import DeadLetterWriter
 from ...errors import ConversionError, TargetError
-from ...mongo_access import pymongo_module, shared_client
+from ...mongo_access import pymongo_module, raw_document_class, shared_client
 from ...sources.mongodb.ranges import compared, compared_ids, find_range
 from ...throttle import Backoff
 from ..pipeline import BatchingWriter
@@ -30,11 +30,6 @@ log = logging.getLogger(__name__)
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 #: Duplicate key: two concurrent upserts of one new _id; retrying the loser succeeds.
 DUPLICATE_KEY = 11000
-
-def _raw_class() -> Any:
-    from bson.raw_bson import RawBSONDocument
-
-    return RawBSONDocument
 
 
 def _id_bytes(document: Any) -> bytes:
@@ -182,7 +177,7 @@ class MongoWriter(BatchingWriter):
         return (None, item, True), 0
 
     def _delete_request(self, key: Mapping[str, Any]) -> tuple[Any, int] | None:
-        if isinstance(key, _raw_class()):  # a MongoDB source's key: the _id itself
+        if isinstance(key, raw_document_class()):  # a MongoDB source's key: the _id itself
             return (self._pymongo.DeleteOne({"_id": key["_id"]}), key, False), 0
         try:
             _id = document_id(key, self.key_names, self.spec.policy)
@@ -215,12 +210,12 @@ class MongoWriter(BatchingWriter):
         return self._pymongo.ReplaceOne({"_id": document["_id"]}, document, upsert=True)
 
     def _identity(self, keyed: Mapping[str, Any]) -> Any:
-        if isinstance(keyed, _raw_class()):
+        if isinstance(keyed, raw_document_class()):
             return _id_bytes(keyed)
         return super()._identity(keyed)
 
     def _refuse(self, item: Mapping[str, Any], reason: str, put: bool) -> None:
-        if isinstance(item, _raw_class()):
+        if isinstance(item, raw_document_class()):
             from bson import json_util
 
             # Kept as canonical extended JSON text, which restores every BSON type exactly.
