@@ -402,10 +402,11 @@ class MongoWriteConcern(Section):
 class MongoNumbers(Section):
     """``target.numbers``: what to do with a number Decimal128 cannot hold (35 to 38 digits)."""
 
-    on_overflow: Literal["error", "string", "double"] = "error"
+    on_overflow: Literal["error", "string", "tagged", "double"] = "error"
     """A number with 35 to 38 significant digits, more than Decimal128 holds: ``error`` (the item goes to
-    the dead letter), ``string`` (kept exactly, as text, counted) or ``double`` (rounded: only if losing
-    digits is acceptable)."""
+    the dead letter), ``string`` (kept exactly, as text, counted), ``tagged`` (kept exactly as
+    ``{"__dynamodb_number__": "<text>"}``, counted, and a number again when a mongodb source migrates it back) or
+    ``double`` (rounded: only if losing digits is acceptable)."""
 
 
 class MongoTarget(Section):

@@ -19,6 +19,10 @@ from .config_base import ScanSegments, Section
 DATABASE_NAME = r"^[^/\\. \"$]+$"
 
 
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
 def redact_uri(uri: SecretStr) -> str:
     """A MongoDB connection string without its user information, for logs and plans."""
     parts = urlsplit(uri.get_secret_value())
@@ -31,6 +35,24 @@ def uri_problems(uri: SecretStr, where: str) -> list[str]:
     if uri.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
         return []
     return [f"{where}.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may hold a password)"]
+
+
+#: Where a key attribute's value may come from: the ``_id`` itself, or one field of an ``_id`` that is a document.
+KEY_PATH = r"^_id(\.[^.$][^.]*)?$"
+
+
+class MongoItemTypes(Section):
+    """``source.types``: what a BSON value DynamoDB has no type for becomes, into a DynamoDB or Alternator target."""
+
+    object_id: Literal["error", "string"] = "error"
+    """An ObjectId: ``error`` (the document goes to the dead letter) or ``string`` (its 24 hex digits, as S)."""
+    date: Literal["error", "string", "number"] = "error"
+    """A date: ``error``, ``string`` (ISO 8601 in UTC with milliseconds, ``2026-12-07T21:00:00.000Z``, as S) or
+    ``number`` (milliseconds since the epoch, as N)."""
+    other: Literal["error", "string"] = "error"
+    """Any other value DynamoDB cannot hold (a binary of a subtype other than 0, a UUID, a timestamp, a regular
+    expression, JavaScript code, MinKey, MaxKey...): ``error`` or ``string`` (its canonical extended JSON text, as
+    S, ``{"$binary": ...}``)."""
 
 
 class MongoSource(Section):
@@ -55,6 +77,21 @@ class MongoSource(Section):
     """Documents per ``find`` batch (and per savepoint position), at most."""
     max_await_ms: typing.Annotated[int, Field(ge=10, le=60_000)] = 500
     """How long a change stream read waits for new changes before it reports none (``maxAwaitTimeMS``)."""
+    key: Optional[dict[str, typing.Annotated[str, Field(pattern=KEY_PATH)]]] = None
+    """Into a DynamoDB or Alternator target: the item's primary key, as attribute name -> where its value is in the
+    document's ``_id`` (``_id``, or ``_id.<field>`` when ``_id`` is a document), hash key first, range key second.
+    ``{pk: _id.pk, sk: _id.sk}`` takes back the items a DynamoDB-to-MongoDB migration wrote. A key value must be a
+    string, a number or a binary (or become one through ``types``). Left out: ``{_id: _id}``."""
+    types: MongoItemTypes = Field(default_factory=MongoItemTypes)
+    """Into a DynamoDB or Alternator target: what ObjectIds, dates and other BSON values DynamoDB has no type for
+    become. Left out: every such value sends its document to the dead letter."""
+    field_names: Literal["escape", "keep"] = "escape"
+    """Into a DynamoDB or Alternator target: ``escape`` restores the names a DynamoDB-to-MongoDB migration escaped
+    (U+FF0E to ``.``, a leading U+FF04 to ``$``, a top-level U+FF3F``id`` to ``_id``); ``keep`` copies names as they
+    are."""
+    drop_fields: list[typing.Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    """Into a DynamoDB or Alternator target: top-level fields left out of every item (the date field a
+    DynamoDB-to-MongoDB migration added for its TTL index: ``target.ttlField``). Left out: none."""
 
     #: What a DynamoDB source has and a MongoDB collection has not: the jobs read these from any source.
     max_map_tasks: typing.ClassVar[None] = None
@@ -80,14 +117,38 @@ class MongoSource(Section):
         """The rules a MongoDB source adds to the file's (``config`` is the whole configuration)."""
         problems = uri_problems(self.uri, "source")
         target = config.target
-        if target.type != "mongodb":
-            problems.append(
-                f"target.type: a mongodb source is migrated into a mongodb target in this version ({target.type} "
-                "needs a key mapping from documents to items, which is not there yet); use a mongodb target")
-        if config.validation is not None and config.validation.copy_missing_rows:
-            problems.append("validation.copyMissingRows: not for a mongodb source yet (the validator compares its "
-                            "documents field by field); run the migration again to copy what is missing")
+        if target.type == "mongodb":
+            mapped = [name for name, default in (("key", None), ("types", MongoItemTypes()), ("fieldNames", "escape"),
+                                                 ("dropFields", [])) if getattr(self, _snake(name)) != default]
+            problems += [f"source.{name}: maps documents to DynamoDB items; a mongodb target takes the documents "
+                         f"exactly as they are; remove source.{name}" for name in mapped]
+        elif target.type not in ("dynamodb", "dynamo", "alternator"):
+            problems.append(f"target.type: a mongodb source is migrated into mongodb, dynamodb or alternator "
+                            f"({target.type} is not there yet)")
+        else:
+            problems += self._key_problems()
+        if config.validation is not None and config.validation.copy_missing_rows and target.type == "mongodb":
+            problems.append("validation.copyMissingRows: not for a mongodb source into a mongodb target yet (the "
+                            "validator compares its documents field by field); run the migration again to copy what "
+                            "is missing")
         if config.renames:
             problems.append("renames: renames apply to DynamoDB attributes; a mongodb source's documents are copied "
                             "exactly as they are; remove renames")
         return problems
+
+    def _key_problems(self) -> list[str]:
+        key = self.key_attributes
+        if not 1 <= len(key) <= 2:
+            return [f"source.key: a DynamoDB key has a hash attribute and at most a range attribute; got {len(key)}"]
+        paths = [path for _, path in key]
+        if len(key) == 2 and "_id" in paths:
+            return ["source.key: a key of two attributes takes them from two fields of _id (_id.<a>, _id.<b>), "
+                    "not from _id itself"]
+        if len(set(paths)) != len(paths):
+            return ["source.key: the hash and range attributes come from the same place in _id"]
+        return []
+
+    @property
+    def key_attributes(self) -> list[tuple[str, str]]:
+        """``(attribute, path in the document)``, hash first (``[("_id", "_id")]`` by default)."""
+        return list((self.key or {"_id": "_id"}).items())

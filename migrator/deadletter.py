@@ -41,13 +41,21 @@ class DeadLetterWriter:
 
     def write(self, table: str, key: Mapping[str, Any], reason: str, item: Mapping[str, Any] | None) -> None:
         """Record one refused item (or delete, when ``item`` is None)."""
-        record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "table": table,
-            "key": item_to_wire(key),
-            "reason": reason,
-            "item": item_to_wire(item) if item is not None else None,
-        }
+        self._append({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "table": table,
+                      "key": item_to_wire(key), "reason": reason,
+                      "item": item_to_wire(item) if item is not None else None})
+
+    def write_document(self, table: str, document: Any, reason: str) -> None:
+        """Record one MongoDB document that cannot become an item: ``_id`` and ``document`` in canonical extended
+        JSON (every BSON type kept), so that it can be fixed and written again."""
+        from bson import json_util
+
+        options = json_util.CANONICAL_JSON_OPTIONS
+        self._append({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "table": table,
+                      "_id": json.loads(json_util.dumps(document.get("_id"), json_options=options)),
+                      "reason": reason, "document": json.loads(json_util.dumps(document, json_options=options))})
+
+    def _append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
         with self._lock:
             if self._file is None:

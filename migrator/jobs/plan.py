@@ -15,7 +15,7 @@ from typing import Any
 from ..config import MigratorConfig
 from ..errors import SavepointError
 from ..savepoints import SavepointStore, SnapshotSavepoint, savepoint_name
-from ..sources import backend_for as source_backend_for
+from ..sources import backend_for as source_backend_for, written_through
 from ..sources.base import PlannedSource, Segment
 from ..sources.dynamodb.scan import page_limit
 from ..tables import TableInfo
@@ -44,7 +44,8 @@ class SnapshotPlan:
     source_spec: Any     # the source backend's SourceSpec, what tasks read with
     source: TableInfo
     target: Any          # the target backend's plan (TargetPlanLike)
-    writer_spec: Any     # the target backend's TargetSpec, what tasks write with
+    target_spec: Any     # the target backend's TargetSpec
+    writer_spec: Any     # what tasks write with: target_spec, or the source's wrapper of it (written_through)
     total_segments: int
     segments: list[Segment]
     skipped_segments: set[int]
@@ -114,11 +115,11 @@ class SnapshotPlan:
 
     def prepare_target(self) -> None:
         """Create (or drop, rename) the target as planned."""
-        backend_for(self.config.target).prepare(self.config, PlannedTarget(self.target, self.writer_spec))
+        backend_for(self.config.target).prepare(self.config, PlannedTarget(self.target, self.target_spec))
 
     def finish_target(self) -> None:
         """Once every segment is in (an export writes its manifests)."""
-        backend_for(self.config.target).finish(self.config, PlannedTarget(self.target, self.writer_spec),
+        backend_for(self.config.target).finish(self.config, PlannedTarget(self.target, self.target_spec),
                                                self.savepoint)
 
     def schema_lines(self) -> list[str]:
@@ -161,6 +162,7 @@ class SnapshotPlan:
         out.extend(self.target.lines())
         if cfg.renames:
             out.append("  renames      : " + ", ".join(f"{r.from_} -> {r.to}" for r in cfg.renames))
+        out.extend(getattr(self.source_backend, "mapping_lines", lambda config, info: [])(cfg, src))
         if self.store is not None:
             state = (f"resuming: {len(self.savepoint.done_segments)} of {self.total_segments} segments done"
                      if self.resumed and not deferred else "resuming" if self.resumed else "new")
@@ -259,7 +261,8 @@ def build_plan(config: MigratorConfig, cores: int, now: float | None = None, slo
     read_cap = source_backend.read_cap(config, source, tasks)
     write_cap = backend.write_cap(config, target, tasks)
     return SnapshotPlan(
-        config=config, source_spec=source_spec, source=source, target=target.plan, writer_spec=target.spec,
+        config=config, source_spec=source_spec, source=source, target=target.plan, target_spec=target.spec,
+        writer_spec=written_through(source_backend, config, target.spec),
         total_segments=total, segments=segments, skipped_segments=skipped, read_cap=read_cap,
         write_cap=write_cap,
         scan_limit=page_limit(read_cap.per_task, write_cap.per_task, source.average_item_bytes),

@@ -178,7 +178,7 @@ class SnapshotResult:
         ]
         out.extend(f"    {path}" for path in self.dead_letter_files)
         if self.numbers_as_strings:
-            out.append(f"  numbers as text: {self.numbers_as_strings:,} (beyond Decimal128; numbers.onOverflow: string)")
+            out.append(f"  numbers as text: {self.numbers_as_strings:,} (beyond Decimal128; target.numbers.onOverflow)")
         return out
 
 

@@ -23,3 +23,11 @@ BACKENDS: dict[str, str] = {
 def backend_for(source: Any) -> Any:
     """The backend of a configured source (its ``type``)."""
     return importlib.import_module(BACKENDS[source.type]).BACKEND
+
+
+def written_through(backend: Any, config: Any, spec: Any) -> Any:
+    """The target's spec as the snapshot and replication write through it. A source whose rows are not DynamoDB
+    items wraps it to convert them (the backend's ``target_spec``); the validator, which reads the source as the
+    target holds it, keeps the target's own."""
+    adapt = getattr(backend, "target_spec", None)
+    return adapt(config, spec) if adapt is not None else spec

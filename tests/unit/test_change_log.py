@@ -75,7 +75,8 @@ def test_the_stream_is_captured_only_while_a_snapshot_with_stream_changes_has_se
 
 def plan(cfg, cores, captures, savepoint=None):
     return SnapshotPlan(
-        config=cfg, source_spec=None, source=None, target=SimpleNamespace(problems=[]), writer_spec=None,
+        config=cfg, source_spec=None, source=None, target=SimpleNamespace(problems=[]), target_spec=None,
+        writer_spec=None,
         total_segments=4, segments=[], skipped_segments=set(), read_cap=None, write_cap=None, scan_limit=None,
         cores=cores, savepoint=savepoint or SnapshotSavepoint("orders", "orders", 4), store=None, resumed=False,
         captures=captures)

@@ -205,10 +205,10 @@ def test_the_configuration_of_a_mongodb_source():
     assert (config.source.redacted_uri(), config.target_table) == ("mongodb://***@db1/", "orders")
     assert config.checkpoint_location == "/tmp/sp/checkpoints/orders-to-orders"
     found = problems_of({"source": {**MONGO, "uri": "mongo://reader:pw@db1/"},
-                         "target": {"type": "dynamodb", "table": "orders", "region": "us-east-1"},
+                         "target": {"type": "dynamodb-s3-export", "path": "/tmp/out"},
                          "renames": [{"from": "a", "to": "b"}]})
     assert found[0] == "source.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may hold a password)"
-    assert found[1].startswith("target.type: a mongodb source is migrated into a mongodb target in this version")
+    assert found[1].startswith("target.type: a mongodb source is migrated into mongodb, dynamodb or alternator")
     assert found[2].startswith("renames: renames apply to DynamoDB attributes")
     assert not any("pw" in p for p in found)
     assert problems_of({"source": MONGO, "target": {"type": "mongodb", "uri": "mongodb://h2/", "database": "c"},

@@ -12,10 +12,11 @@ import dataclasses
 import math
 from typing import Any, Callable
 
-from ...errors import SourceError
+from ...errors import ConversionError, SourceError
 from ...tables import TableInfo
 from ...throttle import ThroughputCap
 from ..base import PlannedSource
+from .items import ItemMapping
 from .ranges import encode_id, range_partitions, split_points
 from .spec import MongoSourceSpec
 
@@ -65,6 +66,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _key_schema(mapping: ItemMapping) -> list[tuple[str, str]]:
+    return list(zip(mapping.key_names, ("HASH", "RANGE")))
+
+
 class RawBsonChanges:
     """How replication reads the keys and images of this source's rows: raw BSON. Two keys are one ``_id`` as
     MongoDB's index has it: numbers by value (``1``, ``Int64(1)`` and ``1.0`` are one), anything else by its bytes."""
@@ -106,9 +111,32 @@ class MongoSource:
 
     def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
         src = config.source
+        mapping = ItemMapping.from_config(src) if config.target.type != "mongodb" else None
         spec = MongoSourceSpec(src.uri, src.database, src.collection, src.redacted_uri(), src.batch_size,
-                               src.max_await_ms)
+                               src.max_await_ms, mapping=mapping)
         return PlannedSource(self._info(spec), spec)
+
+    def target_spec(self, config: Any, spec: Any) -> Any:
+        """The spec the snapshot and replication write through: into a DynamoDB-compatible target, the target's own,
+        fed items mapped from the documents (:class:`.item_writer.ItemTarget`)."""
+        if config.target.type == "mongodb":
+            return spec
+        from .item_writer import ItemTarget
+
+        return ItemTarget(spec, ItemMapping.from_config(config.source))
+
+    def mapping_lines(self, config: Any, info: TableInfo) -> list[str]:
+        """How documents become items, for the plan (into a DynamoDB-compatible target)."""
+        if config.target.type == "mongodb":
+            return []
+        src, types = config.source, config.source.types
+        key = ", ".join(f"{name} = {path}" for name, path in src.key_attributes)
+        lines = [f"  items        : key {key}; ObjectId {types.object_id}, date {types.date}, other types {types.other}; "
+                 f"field names {src.field_names}" + (f"; dropped: {', '.join(src.drop_fields)}" if src.drop_fields else "")]
+        if info.document_indexes:
+            names = ", ".join(index["name"] for index in info.document_indexes)
+            lines.append(f"  indexes      : not recreated in DynamoDB ({names}); add GSIs to the target yourself")
+        return lines
 
     def _info(self, spec: MongoSourceSpec) -> TableInfo:
         from pymongo.errors import PyMongoError
@@ -128,8 +156,30 @@ class MongoSource:
         finally:
             client.close()
         size = int(stats.get("size") or 0) or int(stats.get("avgObjSize") or 0) * count
+        if spec.mapping is not None:
+            return TableInfo(name=spec.collection, key_schema=_key_schema(spec.mapping),
+                             attribute_types=self._key_types(spec), item_count=count, size_bytes=size,
+                             document_indexes=indexes)
         return TableInfo(name=spec.collection, key_schema=[("_id", "HASH")], attribute_types={}, item_count=count,
                          size_bytes=size, document_indexes=indexes, billing_mode="")
+
+    @staticmethod
+    def _key_types(spec: MongoSourceSpec) -> dict[str, str]:
+        """The key attributes' DynamoDB types, from the first document's ``_id`` (S for an empty collection). A first
+        ``_id`` that cannot be a key stops the plan: every document would go to the dead letter."""
+        client = spec.client()
+        try:
+            first = spec.collection_of(client).find_one({}, {"_id": 1})
+        finally:
+            client.close()
+        if first is None:
+            return {name: "S" for name in spec.mapping.key_names}
+        try:
+            key = spec.mapping.key_of(first["_id"])
+        except ConversionError as exc:
+            raise SourceError(f"the documents of {spec.namespace} cannot be items of a DynamoDB table: the first "
+                              f"document's {exc}; see source.key and source.types", spec.collection) from None
+        return {name: next(iter(value)) for name, value in key.items()}
 
     def permissions(self, config: Any) -> list[Any]:
         return []  # MongoDB's own users and roles

@@ -13,10 +13,12 @@ from typing import Any, Iterator
 
 from pydantic import SecretStr
 
-from ...errors import SourceError
+from ...errors import ConversionError, SourceError
 from ...mongo_access import pymongo_module, raw_document_class, shared_client
 from ..base import Segment
+from .items import UNCONVERTIBLE, unconvertible
 from .ranges import bounds, compared, compared_ids, decode_id, encode_id, find_range, range_filter
+
 
 @dataclass(frozen=True)
 class MongoSourceSpec:
@@ -32,6 +34,8 @@ class MongoSourceSpec:
     batch_size: int = 1000
     max_await_ms: int = 500
     split_points: tuple[str, ...] = ()
+    #: Into a DynamoDB-compatible target: how documents become items (the validator reads them as items then).
+    mapping: Any = None
     fetches_by_key = True
 
     @property
@@ -77,17 +81,31 @@ class MongoSourceSpec:
             cursor.close()
 
     def read(self, partition: tuple[str | None, str | None]) -> Iterator[dict]:
-        """The documents of one validation range, as the validator compares them (:func:`.ranges.compared`)."""
-        client = self.client(raw=False)
+        """The documents of one validation range, as the validator compares them: as items under a mapping, else in
+        the :func:`.ranges.compared` form."""
+        client = self.client(raw=self.mapping is not None)
         try:
             for document in find_range(self.collection_of(client), partition):
-                yield compared(document)
+                yield self._compared(document)
         finally:
             client.close()
 
     def fetch(self, keys: list[dict]) -> list[dict]:
-        client = self.client(raw=False)
+        """The documents of these keys, as :meth:`read` gives them; under a mapping, a document that cannot be an
+        item is left out (``copyMissingRows`` writes what this returns)."""
+        client = self.client(raw=self.mapping is not None)
         try:
-            return [compared(d) for d in self.collection_of(client).find({"_id": {"$in": compared_ids(keys)}})]
+            if self.mapping is None:
+                return [compared(d) for d in self.collection_of(client).find({"_id": {"$in": compared_ids(keys)}})]
+            found = (self._compared(d) for d in self.collection_of(client).find(self.mapping.id_filter(keys)))
+            return [item for item in found if UNCONVERTIBLE not in item]
         finally:
             client.close()
+
+    def _compared(self, document: Any) -> dict:
+        if self.mapping is None:
+            return compared(document)
+        try:
+            return self.mapping.item(document)
+        except ConversionError as exc:
+            return unconvertible(self.mapping, document, str(exc))

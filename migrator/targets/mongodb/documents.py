@@ -5,7 +5,7 @@
 | S | string |
 | N, an integer within int64 | int64 |
 | N, any other number with at most 34 significant digits | Decimal128 (exact, in canonical form) |
-| N, beyond Decimal128 (35 to 38 digits) | ``numbers.onOverflow``: ``error`` (dead letter, default), ``string`` (exact canonical text, counted), ``double`` (lossy, only when asked) |
+| N, beyond Decimal128 (35 to 38 digits) | ``numbers.onOverflow``: ``error`` (dead letter, default), ``string`` (exact canonical text, counted), ``tagged`` (``{"__dynamodb_number__": "<text>"}``, exact and restorable, counted), ``double`` (lossy, only when asked) |
 | B | binary (subtype 0) |
 | BOOL / NULL | bool / null |
 | L / M | array / embedded document (empty ones stay empty) |
@@ -35,6 +35,7 @@ from bson import Binary, Decimal128, Int64
 from ...errors import ConversionError
 
 SET_TAG = "__dynamodb_set__"
+NUMBER_TAG = "__dynamodb_number__"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 ESCAPED_DOT, ESCAPED_DOLLAR, ESCAPED_UNDERSCORE = "\uff0e", "\uff04", "\uff3f"
 #: DynamoDB numbers have at most 38 significant digits: normalising never rounds (and may not).
@@ -45,7 +46,7 @@ _CANONICAL = decimal.Context(prec=38, traps=[decimal.Inexact, decimal.Overflow, 
 class BsonPolicy:
     """How the decisions the mapping leaves open are made (from ``target`` in the config)."""
 
-    on_overflow: str = "error"       # error | string | double
+    on_overflow: str = "error"       # error | string | tagged | double
     sets: str = "array"              # array | tagged
     field_names: str = "escape"      # escape | keep | error
     ttl_attribute: str | None = None  # the source's TTL attribute (after renames)
@@ -150,9 +151,9 @@ def _number(text: str, policy: BsonPolicy, notes: ConversionNotes, path: str) ->
     exact = _decimal128(number)
     if exact is not None:
         return exact
-    if policy.on_overflow == "string":
+    if policy.on_overflow in ("string", "tagged"):
         notes.numbers_as_strings += 1
-        return str(number)
+        return str(number) if policy.on_overflow == "string" else {NUMBER_TAG: str(number)}
     if policy.on_overflow == "double":
         notes.numbers_as_doubles += 1
         return float(number)
@@ -204,6 +205,8 @@ def _item_value(value: Any, policy: BsonPolicy) -> dict[str, Any]:
     if isinstance(value, list):
         return {"L": [_item_value(v, policy) for v in value]}
     if isinstance(value, Mapping):
+        if set(value) == {NUMBER_TAG}:
+            return {"N": value[NUMBER_TAG]}
         if set(value) == {SET_TAG, "values"}:
             tag = value[SET_TAG]
             if tag == "NS":  # members kept as text (onOverflow: string) are numbers here
