@@ -22,7 +22,7 @@ from .config_base import (FilterSettings, Millis, Percent, PositiveInt, Rename, 
                           TableName)
 from .config_errors import describe_errors
 from .config_mongo import DATABASE_NAME, MongoSource, redact_uri, uri_problems
-from .config_tables import ANY_TABLE, Tables
+from .config_tables import ANY_TABLE, Tables, any_table
 from .errors import ConfigError
 from .storage import reachable_from_python
 
@@ -417,8 +417,9 @@ class MongoTarget(Section):
     uri: SecretStr
     """MongoDB connection string, ``mongodb://`` or ``mongodb+srv://``, TLS and auth options included.
     Required; never printed (logs and plans show ``mongodb://***@host/...``)."""
-    database: str = Field(min_length=1, pattern=DATABASE_NAME)
-    """Database name: no ``/``, ``\\``, ``.``, space, ``"`` or ``$``. Required."""
+    database: Optional[str] = Field(default=None, min_length=1, pattern=DATABASE_NAME)
+    """Database name: no ``/``, ``\\``, ``.``, space, ``"`` or ``$``. Required, unless a mongodb source's ``tables``
+    name each target as ``<database>.<collection>``."""
     collection: Optional[str] = Field(default=None, min_length=1, pattern=r"^[^$\x00]+$")
     """Collection name. Left out: the source table's name."""
     write_concern: Optional[MongoWriteConcern] = None
@@ -648,9 +649,10 @@ class MigratorConfig(Section):
     def target_table(self) -> str:
         """The target table (or collection) name: ``target.table`` / ``target.collection``, else
         the source table's."""
+        default = getattr(self.source, "default_target", None) or self.source.table
         if isinstance(self.target, MongoTarget):
-            return self.target.collection or self.source.table
-        return self.target.table or self.source.table
+            return self.target.collection or default
+        return self.target.table or default
 
     @property
     def to_mongodb(self) -> bool:
@@ -789,6 +791,8 @@ def cross_field_problems(config: MigratorConfig) -> list[str]:
         problems.extend(src.problems(config))
     if isinstance(tgt, MongoTarget):
         problems.extend(uri_problems(tgt.uri, "target"))
+        if tgt.database is None:
+            problems.append("target.database: missing; this setting is required")
     elif isinstance(tgt, DynamoDBTarget) and tgt.batch_size > DYNAMODB_MAX_BATCH and not tgt.is_alternator:
         problems.append(
             f"target.maxItemsPerBatch: got {tgt.batch_size}; AWS DynamoDB accepts at most "
@@ -855,13 +859,15 @@ def _tables_problems(config: MigratorConfig) -> list[str]:
 
     src, tgt, tables = config.source, config.target, config.tables
     problems = []
-    if isinstance(src, MongoSource):
-        return ["tables: a mongodb source reads the one collection of source.collection; remove tables (or migrate "
-                "each collection with a configuration of its own)"]
-    if not isinstance(src, DynamoDBSource):
+    if isinstance(src, DynamoDBS3ExportSource):
         return ["tables: a dynamodb-s3-export source holds one table; remove tables (or read the export of each "
                 "table with a configuration of its own)"]
-    if src.table is not None:
+    if isinstance(src, MongoSource):
+        problems += [f"source.{key}: with tables, namespaces come from tables.include (<database>.<collection> "
+                     f"patterns); remove source.{key}" for key in ("database", "collection") if getattr(src, key)]
+        problems += [f"tables: {name!r} is not a namespace; write <database>.<collection> (patterns too: shop.*)"
+                     for name in tables.include + tables.exclude + list(tables.overrides) if "." not in name]
+    elif src.table is not None:
         problems.append("source.table: with tables, the source tables come from tables.include; remove source.table")
     named = getattr(tgt, "collection" if isinstance(tgt, MongoTarget) else "table", None)
     if named is not None:
@@ -877,14 +883,14 @@ def _tables_problems(config: MigratorConfig) -> list[str]:
     if problems:
         return problems
     shared: list[str] = []
-    for name in [ANY_TABLE] + list(dict.fromkeys(tables.names + list(tables.overrides))):
+    for name in [any_table(src)] + list(dict.fromkeys(tables.names + list(tables.overrides))):
         try:
             parse_config(table_data(config._data, name, tables.target_name(name)))
         except ConfigError as exc:
             for problem in exc.problems:
-                if name == ANY_TABLE:
+                if name == any_table(src):
                     shared.append(problem)
-                elif problem.replace(name, ANY_TABLE) not in shared:
+                elif problem.replace(name, any_table(src)) not in shared:
                     where = f"tables.overrides.{name}" if name in tables.overrides else f"tables: table {name}"
                     problems.append(f"{where}: {problem}")
     return [_for_every_table(p) for p in shared] + problems
@@ -895,7 +901,7 @@ def _for_every_table(problem: str) -> str:
     if problem.startswith("target.table: the target is the source table itself"):
         return ("tables: every table would be written onto itself (same endpoint, region and credentials); set "
                 "tables.targetPrefix or targetSuffix, target.endpoint or target.region")
-    return problem.replace(ANY_TABLE, "<table>")
+    return problem.replace(f"{ANY_TABLE}.{ANY_TABLE}", "<namespace>").replace(ANY_TABLE, "<table>")
 
 
 def _export_source_problems(config: MigratorConfig) -> list[str]:

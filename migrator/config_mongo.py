@@ -65,10 +65,10 @@ class MongoSource(Section):
     uri: SecretStr
     """MongoDB connection string, ``mongodb://`` or ``mongodb+srv://``, TLS and auth options included.
     Required; never printed (logs and plans show ``mongodb://***@host/...``)."""
-    database: str = Field(min_length=1, pattern=DATABASE_NAME)
-    """Database name. Required."""
-    collection: str = Field(min_length=1, pattern=r"^[^$\x00]+$")
-    """Collection name. Required."""
+    database: Optional[str] = Field(default=None, min_length=1, pattern=DATABASE_NAME)
+    """Database name. Required, unless ``tables`` lists namespaces (``<database>.<collection>`` patterns)."""
+    collection: Optional[str] = Field(default=None, min_length=1, pattern=r"^[^$\x00]+$")
+    """Collection name. Required, unless ``tables`` lists namespaces."""
     scan_segments: Optional[ScanSegments] = None
     """``_id`` ranges the snapshot is cut into (each a Spark task; split points from a ``$sample`` of ``_id``,
     sorted by the server, chosen once and kept in the savepoint). Left out: about one range per 64 MiB of
@@ -100,7 +100,13 @@ class MongoSource(Section):
 
     @property
     def table(self) -> str:
-        """The collection, as savepoints and job names call a source's table."""
+        """The namespace (``<database>.<collection>``), as savepoints, checkpoints and job names call a source's
+        table: two databases' collections of one name stay apart."""
+        return self.namespace
+
+    @property
+    def default_target(self) -> str | None:
+        """The target table or collection when the target names none: the collection's name."""
         return self.collection
 
     @property
@@ -116,6 +122,8 @@ class MongoSource(Section):
     def problems(self, config: Any) -> list[str]:
         """The rules a MongoDB source adds to the file's (``config`` is the whole configuration)."""
         problems = uri_problems(self.uri, "source")
+        problems += [f"source.{name}: missing; this setting is required (or list namespaces, <database>.<collection> "
+                     "patterns, under tables)" for name in ("database", "collection") if getattr(self, name) is None]
         target = config.target
         if target.type == "mongodb":
             mapped = [name for name, default in (("key", None), ("types", MongoItemTypes()), ("fieldNames", "escape"),

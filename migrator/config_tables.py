@@ -5,9 +5,14 @@ pattern (``include``, less ``exclude``), names each target by a rule (``targetPr
 ``targetSuffix``) or per table (``overrides.<table>.target``), and may change a few settings per
 table (``overrides``). Each selected table then runs as the configuration it would have had on its
 own (:func:`table_data`, :meth:`~migrator.config.MigratorConfig.for_table`): the same file with
-``source.table``, ``target.table`` (or
-``collection``) and the overrides filled in, checked by the same rules, with its own savepoint,
-stream checkpoint, change log and dead-letter folder (``<folder>/<source>-to-<target>``).
+``source.table``, ``target.table`` (or ``collection``) and the overrides filled in, checked by the same
+rules, with its own savepoint, stream checkpoint, change log and dead-letter folder
+(``<folder>/<source>-to-<target>``).
+
+A MongoDB source's tables are namespaces, ``<database>.<collection>`` (MongoShake's namespace filters):
+``include: [shop.*]``, ``exclude: ["*.tmp_*"]``. Into MongoDB a target name is a namespace too, so that
+``targetPrefix: v2_`` moves ``shop.orders`` to ``v2_shop.orders`` and ``overrides.shop.orders.target`` may
+name another database.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ ANY_TABLE = "ANY_TABLE_OF_tables"
 FILTER_KEYS = ("filterExpression", "expressionAttributeNames", "expressionAttributeValues")
 SOURCE_KEYS = ("scanSegments", "readThroughput", "throughputReadPercent") + FILTER_KEYS
 TARGET_KEYS = ("writeThroughput", "throughputWritePercent", "streamChanges", "skipInitialSnapshotTransfer")
+
+
+def any_table(source: Any) -> str:
+    """The placeholder of any table of ``source``: a namespace (``<database>.<collection>``) for a MongoDB source."""
+    return f"{ANY_TABLE}.{ANY_TABLE}" if getattr(source, "type", None) == "mongodb" else ANY_TABLE
 
 
 def is_pattern(entry: str) -> bool:
@@ -155,8 +165,17 @@ def table_data(data: dict[str, Any], source_table: str, target: str) -> dict[str
     tables = Tables.model_validate(out.pop("tables"))
     found = tables.overrides.get(source_table)
     override = found.model_dump(by_alias=True, exclude_none=True) if found is not None else {}
-    out["source"]["table"] = source_table
-    out["target"]["collection" if out["target"].get("type") == "mongodb" else "table"] = target
+    to_mongodb = out["target"].get("type") == "mongodb"
+    if out["source"].get("type") == "mongodb":
+        # Namespaces: <database>.<collection>, the target's too into MongoDB (a name without a database part is a
+        # collection of target.database).
+        out["source"]["database"], _, out["source"]["collection"] = source_table.partition(".")
+    else:
+        out["source"]["table"] = source_table
+    named = target
+    if to_mongodb and out["source"].get("type") == "mongodb" and "." in target:
+        out["target"]["database"], _, named = target.partition(".")
+    out["target"]["collection" if to_mongodb else "table"] = named
     if any(key in override for key in FILTER_KEYS):
         for key in FILTER_KEYS:
             out["source"].pop(key, None)

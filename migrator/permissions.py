@@ -92,18 +92,21 @@ def required(config: Any, side: str | None = None) -> list[Permission]:
 def _for_tables(config: Any) -> list[Permission]:
     """A migration of many tables: ListTables, and what each ``include`` entry's tables need, on ARNs and
     folders with the entry's glob (IAM's ``*`` and ``?``; a ``[...]`` class becomes ``?``)."""
-    from .config_tables import ANY_TABLE, is_pattern
+    from .config_tables import any_table, is_pattern
 
     tables = config.tables
-    found = [Permission("dynamodb:ListTables", "*", "tables: list the source's tables", side="source")]
+    dynamodb = config.source.type in ("dynamodb", "dynamo", "alternator")
+    found = [Permission("dynamodb:ListTables", "*", "tables: list the source's tables", side="source")
+             ] if dynamodb else []
     for entry in dict.fromkeys(tables.include + list(tables.overrides)):
         if not is_pattern(entry):
             found += required(config.for_table(entry, tables.target_name(entry)))
             continue
         glob = re.sub(r"\[[^\]]*\]", "?", entry)
-        for p in required(config.for_table(ANY_TABLE, tables.target_name(ANY_TABLE))):
-            found.append(dataclasses.replace(p, resource=p.resource.replace(ANY_TABLE, glob),
-                                             prefix=p.prefix.replace(ANY_TABLE, glob) if p.prefix else None))
+        anything = any_table(config.source)
+        for p in required(config.for_table(anything, tables.target_name(anything))):
+            found.append(dataclasses.replace(p, resource=p.resource.replace(anything, glob),
+                                             prefix=p.prefix.replace(anything, glob) if p.prefix else None))
     return list(dict.fromkeys(found))
 
 

@@ -230,3 +230,29 @@ def test_schema_only_recreates_the_collections_indexes_with_their_options(mongo_
         "nick_sparse": {"name": "nick_sparse", "key": {"nick": 1}, "sparse": True},
     }
     assert mongo.client()[database]["copy"].estimated_document_count() == 0
+
+
+def test_namespaces_select_collections_across_databases(mongo_oplog, mongo, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    client = mongo_oplog.client()
+    sizes = {f"a{tag}.orders": 30, f"a{tag}.users": 20, f"a{tag}.tmp_x": 5, f"b{tag}.orders": 10, f"b{tag}.other": 3}
+    for namespace, count in sizes.items():
+        database, collection = namespace.split(".")
+        client[database][collection].insert_many([{"_id": n, "v": bson.Int64(n), "ns": namespace} for n in range(count)])
+    path = tmp_path / "namespaces.yaml"
+    path.write_text(yaml.safe_dump({
+        "source": {"type": "mongodb", "uri": mongo_oplog.uri},
+        "target": {"type": "mongodb", "uri": mongo.uri, "streamChanges": False},
+        "tables": {"include": [f"a{tag}.*", f"b{tag}.orders"], "exclude": ["*.tmp_*"], "targetPrefix": "copy_",
+                   "overrides": {f"b{tag}.orders": {"target": f"c{tag}.orders_b"}}},
+        "savepoints": {"path": str(tmp_path / "sp")}}))
+    done = run("run", "--config", str(path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "tables: 3 selected, 3 done, 0 failed" in done.stdout, done.stdout[-3000:]
+    target = mongo.client()
+    copied = {f"{d}.{c}": target[d][c].count_documents({}) for d in target.list_database_names() if tag in d
+              for c in target[d].list_collection_names()}
+    assert copied == {f"copy_a{tag}.orders": 30, f"copy_a{tag}.users": 20, f"c{tag}.orders_b": 10}
+    assert target[f"c{tag}"]["orders_b"].find_one({"_id": 9}) == {"_id": 9, "v": 9, "ns": f"b{tag}.orders"}
+    checked = run("validate", "--config", str(path))
+    assert checked.returncode == 0 and "3 EQUAL, 0 DIFFERENT, 0 failed" in checked.stdout, checked.stdout[-3000:]

@@ -203,7 +203,7 @@ def test_the_configuration_of_a_mongodb_source():
     config = parse_config({"source": MONGO, "target": {"type": "mongodb", "uri": "mongodb://h2/", "database": "copy",
                                                        "streamChanges": True}, "savepoints": {"path": "/tmp/sp"}})
     assert (config.source.redacted_uri(), config.target_table) == ("mongodb://***@db1/", "orders")
-    assert config.checkpoint_location == "/tmp/sp/checkpoints/orders-to-orders"
+    assert config.checkpoint_location == "/tmp/sp/checkpoints/shop.orders-to-orders"
     found = problems_of({"source": {**MONGO, "uri": "mongo://reader:pw@db1/"},
                          "target": {"type": "dynamodb-s3-export", "path": "/tmp/out"},
                          "renames": [{"from": "a", "to": "b"}]})
@@ -211,5 +211,40 @@ def test_the_configuration_of_a_mongodb_source():
     assert found[1].startswith("target.type: a mongodb source is migrated into mongodb, dynamodb or alternator")
     assert found[2].startswith("renames: renames apply to DynamoDB attributes")
     assert not any("pw" in p for p in found)
-    assert problems_of({"source": MONGO, "target": {"type": "mongodb", "uri": "mongodb://h2/", "database": "c"},
-                        "tables": ["a"]})[0].startswith("tables: a mongodb source reads the one collection")
+
+
+
+def test_namespaces_of_a_mongodb_source_under_tables():
+    uri_only = {"type": "mongodb", "uri": "mongodb://reader:pw@db1/"}
+    target = {"type": "mongodb", "uri": "mongodb://h2/"}
+    config = parse_config({"source": uri_only, "target": target, "savepoints": {"path": "/tmp/sp"},
+                           "tables": {"include": ["shop.*", "crm.orders"], "exclude": ["*.tmp_*"],
+                                      "targetPrefix": "v2_", "overrides": {"crm.orders": {"target": "sales.orders"}}}})
+    one = config.for_table("shop.orders", config.tables.target_name("shop.orders"))
+    assert (one.source.database, one.source.collection, one.target.database, one.target_table) == (
+        "shop", "orders", "v2_shop", "orders")
+    assert one.checkpoint_location == "/tmp/sp/checkpoints/shop.orders-to-orders"
+    other = config.for_table("crm.orders", config.tables.target_name("crm.orders"))
+    assert (other.target.database, other.target_table, other.dead_letter_path) == (
+        "sales", "orders", "/tmp/sp/dead-letter/crm.orders-to-sales.orders")
+    assert other.checkpoint_location != one.checkpoint_location
+    # Into DynamoDB, a namespace names the table.
+    into_dynamodb = parse_config({"source": uri_only, "target": {"type": "dynamodb", "region": "us-east-1"},
+                                  "tables": ["shop.*"]})
+    assert into_dynamodb.for_table("shop.orders", "shop.orders").target_table == "shop.orders"
+    assert problems_of({"source": MONGO, "target": {**target, "database": "c"}, "tables": ["orders", "shop.*"]}) == [
+        "source.database: with tables, namespaces come from tables.include (<database>.<collection> patterns); "
+        "remove source.database",
+        "source.collection: with tables, namespaces come from tables.include (<database>.<collection> patterns); "
+        "remove source.collection",
+        "tables: 'orders' is not a namespace; write <database>.<collection> (patterns too: shop.*)"]
+    assert problems_of({"source": uri_only, "target": target}) == [
+        "source.database: missing; this setting is required (or list namespaces, <database>.<collection> patterns, "
+        "under tables)",
+        "source.collection: missing; this setting is required (or list namespaces, <database>.<collection> patterns, "
+        "under tables)",
+        "target.database: missing; this setting is required"]
+    # A target name without a database part needs target.database.
+    assert problems_of({"source": uri_only, "target": target, "tables": {"include": ["shop.*"], "overrides": {
+        "shop.a": {"target": "plain"}}}}) == ["tables.overrides.shop.a: target.database: missing; this setting is "
+                                               "required"]

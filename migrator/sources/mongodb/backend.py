@@ -12,6 +12,7 @@ import dataclasses
 import math
 from typing import Any, Callable
 
+from ...config_tables import is_pattern
 from ...errors import ConversionError, SourceError
 from ...tables import TableInfo
 from ...throttle import ThroughputCap
@@ -24,6 +25,7 @@ from .spec import MongoSourceSpec
 BYTES_PER_SEGMENT = 64 * 1024 * 1024
 MAX_SEGMENTS = 10_000
 PREFIX = "changestream:"
+SYSTEM_DATABASES = ("admin", "config", "local")
 
 
 def stream_id(namespace: str, seconds: int, inc: int) -> str:
@@ -131,8 +133,9 @@ class MongoSource:
             return []
         src, types = config.source, config.source.types
         key = ", ".join(f"{name} = {path}" for name, path in src.key_attributes)
+        dropped = f"; dropped: {', '.join(src.drop_fields)}" if src.drop_fields else ""
         lines = [f"  items        : key {key}; ObjectId {types.object_id}, date {types.date}, other types {types.other}; "
-                 f"field names {src.field_names}" + (f"; dropped: {', '.join(src.drop_fields)}" if src.drop_fields else "")]
+                 f"field names {src.field_names}{dropped}"]
         if info.document_indexes:
             names = ", ".join(index["name"] for index in info.document_indexes)
             lines.append(f"  indexes      : not recreated in DynamoDB ({names}); add GSIs to the target yourself")
@@ -157,10 +160,10 @@ class MongoSource:
             client.close()
         size = int(stats.get("size") or 0) or int(stats.get("avgObjSize") or 0) * count
         if spec.mapping is not None:
-            return TableInfo(name=spec.collection, key_schema=_key_schema(spec.mapping),
+            return TableInfo(name=spec.namespace, key_schema=_key_schema(spec.mapping),
                              attribute_types=self._key_types(spec), item_count=count, size_bytes=size,
                              document_indexes=indexes)
-        return TableInfo(name=spec.collection, key_schema=[("_id", "HASH")], attribute_types={}, item_count=count,
+        return TableInfo(name=spec.namespace, key_schema=[("_id", "HASH")], attribute_types={}, item_count=count,
                          size_bytes=size, document_indexes=indexes, billing_mode="")
 
     @staticmethod
@@ -180,6 +183,28 @@ class MongoSource:
             raise SourceError(f"the documents of {spec.namespace} cannot be items of a DynamoDB table: the first "
                               f"document's {exc}; see source.key and source.types", spec.collection) from None
         return {name: next(iter(value)) for name, value in key.items()}
+
+    def list_tables(self, config: Any) -> list[str]:
+        """The namespaces (``<database>.<collection>``) ``tables`` selects from: the collections of the databases
+        its ``include`` entries name, or of every database when one is a pattern (``listDatabases``). System
+        databases and collections and views are left out."""
+        from pymongo.errors import PyMongoError
+
+        src = config.source
+        named = {entry.partition(".")[0] for entry in config.tables.include}
+        spec = MongoSourceSpec(src.uri, "admin", "", src.redacted_uri())
+        client = spec.client(raw=False)
+        try:
+            databases = (client.list_database_names() if any(is_pattern(name) for name in named) else sorted(named))
+            return [f"{database}.{info['name']}" for database in databases if database not in SYSTEM_DATABASES
+                    for info in client[database].list_collections()
+                    if info.get("type", "collection") == "collection" and not info["name"].startswith("system.")]
+        except PyMongoError as exc:
+            raise SourceError(f"tables: cannot list the namespaces at {spec.redacted_uri} ({type(exc).__name__}: "
+                              f"{str(exc)[:200]}); check source.uri and the user's listDatabases and listCollections "
+                              "privileges") from exc
+        finally:
+            client.close()
 
     def permissions(self, config: Any) -> list[Any]:
         return []  # MongoDB's own users and roles

@@ -238,7 +238,8 @@ UNCONVERTIBLE = "migrator: not an item"
 
 def unconvertible(mapping: ItemMapping, document: Mapping[str, Any], reason: str) -> dict[str, Any]:
     """What the validator compares for a document that cannot be an item (it went to the dead letter): its key, or
-    its ``_id`` as text under each key attribute, with the reason, so that it shows as a difference and is not skipped."""
+    its ``_id`` as text under each key attribute, with the reason, so that it shows as a difference and is not
+    skipped."""
     try:
         key = mapping.key_of(document["_id"])
     except (ConversionError, KeyError):
