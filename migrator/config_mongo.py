@@ -19,10 +19,6 @@ from .config_base import ScanSegments, Section
 DATABASE_NAME = r"^[^/\\. \"$]+$"
 
 
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-
-
 def redact_uri(uri: SecretStr) -> str:
     """A MongoDB connection string without its user information, for logs and plans."""
     parts = urlsplit(uri.get_secret_value())
@@ -37,6 +33,8 @@ def uri_problems(uri: SecretStr, where: str) -> list[str]:
     return [f"{where}.uri: must start with mongodb:// or mongodb+srv:// (value not shown: it may hold a password)"]
 
 
+#: The settings of how documents become items (into a DynamoDB-compatible target only).
+ITEM_MAPPING = ("key", "types", "field_names", "drop_fields")
 #: Where a key attribute's value may come from: the ``_id`` itself, or one field of an ``_id`` that is a document.
 KEY_PATH = r"^_id(\.[^.$][^.]*)?$"
 
@@ -70,13 +68,18 @@ class MongoSource(Section):
     collection: Optional[str] = Field(default=None, min_length=1, pattern=r"^[^$\x00]+$")
     """Collection name. Required, unless ``tables`` lists namespaces."""
     scan_segments: Optional[ScanSegments] = None
-    """``_id`` ranges the snapshot is cut into (each a Spark task; split points from a ``$sample`` of ``_id``,
-    sorted by the server, chosen once and kept in the savepoint). Left out: about one range per 64 MiB of
-    documents, at least one per core and at most 10,000."""
+    """``_id`` ranges the snapshot is cut into, shared out among one Spark task per core. Split points are exact
+    quantiles of the ``_id`` index up to a million documents, else quantiles of a ``$sample`` of ``_id``; chosen
+    once and kept in the savepoint. Left out: about one range per 64 MiB of documents, rounded up to a multiple of
+    the cores, at most 10,000."""
     batch_size: typing.Annotated[int, Field(ge=1, le=100_000)] = 1000
     """Documents per ``find`` batch (and per savepoint position), at most."""
     max_await_ms: typing.Annotated[int, Field(ge=10, le=60_000)] = 500
     """How long a change stream read waits for new changes before it reports none (``maxAwaitTimeMS``)."""
+    full_document: Literal["updateLookup", "required"] = "updateLookup"
+    """The document an update replicates: ``updateLookup`` (the document as it is when the change is read, looked
+    up by the server) or ``required`` (MongoDB 6+ with ``changeStreamPreAndPostImages`` enabled on the collection:
+    the document as that change left it, without a lookup per update; a missing image fails the read)."""
     key: Optional[dict[str, typing.Annotated[str, Field(pattern=KEY_PATH)]]] = None
     """Into a DynamoDB or Alternator target: the item's primary key, as attribute name -> where its value is in the
     document's ``_id`` (``_id``, or ``_id.<field>`` when ``_id`` is a document), hash key first, range key second.
@@ -126,8 +129,7 @@ class MongoSource(Section):
                      "patterns, under tables)" for name in ("database", "collection") if getattr(self, name) is None]
         target = config.target
         if target.type == "mongodb":
-            mapped = [name for name, default in (("key", None), ("types", MongoItemTypes()), ("fieldNames", "escape"),
-                                                 ("dropFields", [])) if getattr(self, _snake(name)) != default]
+            mapped = [type(self).model_fields[name].alias for name in ITEM_MAPPING if name in self.model_fields_set]
             problems += [f"source.{name}: maps documents to DynamoDB items; a mongodb target takes the documents "
                          f"exactly as they are; remove source.{name}" for name in mapped]
         elif target.type not in ("dynamodb", "dynamo", "alternator"):

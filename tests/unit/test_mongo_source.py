@@ -248,3 +248,80 @@ def test_namespaces_of_a_mongodb_source_under_tables():
     assert problems_of({"source": uri_only, "target": target, "tables": {"include": ["shop.*"], "overrides": {
         "shop.a": {"target": "plain"}}}}) == ["tables.overrides.shop.a: target.database: missing; this setting is "
                                                "required"]
+
+
+class _Database:
+    def __init__(self, options):
+        self.options = options
+
+    def list_collections(self, filter):
+        return iter([{"name": filter["name"], "options": self.options}])
+
+
+def test_full_document_required_needs_the_collections_post_images():
+    from migrator.preflight import Prober
+    from migrator.sources.mongodb.preflight import images_finding
+
+    config = parse_config({"source": {**MONGO, "fullDocument": "required"},
+                           "target": {"type": "mongodb", "uri": "mongodb://h2/", "database": "copy"}})
+    found = []
+    for options in ({"changeStreamPreAndPostImages": {"enabled": True}}, {}):
+        prober = Prober("source", "mongodb://db1/")
+        images_finding(prober, {"shop": _Database(options)}, config.source)
+        found.append([(f.ok, f.text) for f in prober.findings])
+    assert found[0] == [(True, "shop.orders keeps post-images for its change stream (source.fullDocument: required)")]
+    assert found[1][0][0] is False and "collMod: \"orders\", changeStreamPreAndPostImages" in found[1][0][1]
+
+
+class _Ids:
+    """A collection of the _ids 0..n-1 whose index walk and $sample fail as asked."""
+
+    full_name = "shop.orders"
+
+    def __init__(self, n, sort_fails=False, sample_fails=0):
+        self.ids, self.sort_fails, self.sample_fails, self.samples = list(range(n)), sort_fails, sample_fails, 0
+
+    def find(self, query, projection):
+        owner = self
+
+        class Cursor:
+            def __init__(self):
+                self.at, self.count = 0, None
+
+            def sort(self, *_):
+                if owner.sort_fails:
+                    raise OperationFailure("Comparison method violates its general contract!")
+                return self
+
+            def skip(self, n):
+                self.at = n
+                return self
+
+            def limit(self, n):
+                self.count = n
+                return self
+
+            def __iter__(self):
+                return iter({"_id": i} for i in owner.ids[self.at:self.at + self.count])
+
+        return Cursor()
+
+    def aggregate(self, pipeline):
+        self.samples += 1
+        if self.samples <= self.sample_fails:
+            raise OperationFailure("Comparison method violates its general contract!")
+        return iter({"_id": i} for i in self.ids[: pipeline[0]["$sample"]["size"]])  # a biased "sample"
+
+
+def test_split_points_are_exact_quantiles_of_the_index_up_to_a_million_documents():
+    from migrator.sources.mongodb import ranges
+
+    assert ranges.split_points(_Ids(1000), 4, 1000) == [250, 500, 750]
+    # The server cannot sort: a $sample, tried again when it fails.
+    collection = _Ids(1000, sort_fails=True, sample_fails=2)
+    assert ranges.split_points(collection, 4, 1000) == [32, 64, 96] and collection.samples == 3
+    # Neither: the first _ids in natural order (uneven, never missing a document).
+    assert ranges.split_points(_Ids(1000, sort_fails=True, sample_fails=3), 2, 1000) == [32]
+    # Beyond the limit, a sample first (a walk of the index would cost too much).
+    big = _Ids(1000)
+    assert ranges.split_points(big, 2, ranges.SKIP_LIMIT + 1) == [32] and big.samples == 1

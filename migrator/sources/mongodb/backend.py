@@ -115,7 +115,7 @@ class MongoSource:
         src = config.source
         mapping = ItemMapping.from_config(src) if config.target.type != "mongodb" else None
         spec = MongoSourceSpec(src.uri, src.database, src.collection, src.redacted_uri(), src.batch_size,
-                               src.max_await_ms, mapping=mapping)
+                               src.max_await_ms, src.full_document, mapping=mapping)
         return PlannedSource(self._info(spec), spec)
 
     def target_spec(self, config: Any, spec: Any) -> Any:
@@ -217,12 +217,15 @@ class MongoSource:
     def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
         if config.source.scan_segments:
             return config.source.scan_segments
-        return max(cores, min(MAX_SEGMENTS, math.ceil(described.info.size_bytes / BYTES_PER_SEGMENT)))
+        # A multiple of the cores: the snapshot deals segments to one task per core, so 3 segments on 2 cores would
+        # leave one core with twice the work of the other.
+        needed = min(MAX_SEGMENTS, math.ceil(described.info.size_bytes / BYTES_PER_SEGMENT))
+        return max(cores, math.ceil(needed / cores) * cores)
 
     def segments_line(self, config: Any, cores: int) -> str:
         if config.source.scan_segments:
             return "source.scanSegments _id ranges"
-        return f"_id ranges, one per 64 MiB, at least one per core; {cores} cores"
+        return f"_id ranges, one per 64 MiB, a multiple of the cores; {cores} cores"
 
     def read_cap(self, config: Any, info: TableInfo, tasks: int) -> ThroughputCap:
         return ThroughputCap(None, None, "MongoDB: no capacity units")
@@ -287,7 +290,8 @@ class MongoSource:
                     pinned_at: float | None = None) -> Any:
         from .change_stream import StreamSettings, with_settings
 
-        settings = StreamSettings(spec.uri, spec.database, spec.collection, pinned_time(stream_arn), spec.max_await_ms)
+        settings = StreamSettings(spec.uri, spec.database, spec.collection, pinned_time(stream_arn), spec.max_await_ms,
+                                  spec.full_document)
         spark.dataSource.register(with_settings(settings))
         return spark.readStream.format("mongodb-changestreams").load()
 

@@ -11,9 +11,11 @@ change stream returns majority-committed changes only), and the newest oplog ent
 server without one (mongo-java-server, whose oplog has no holes). A read stops at the first change past the
 end, or when the stream's resume token (its ``postBatchResumeToken``) has passed it.
 
-Each change becomes a row with the whole document (``fullDocument: updateLookup``) as raw BSON, so the
-target receives the exact bytes. Updates and replaces are puts of the document as it is at read time; an
-update whose document is gone since is skipped (its delete follows). A drop, rename or invalidate of the
+Each change becomes a row with the whole document as raw BSON, so the target receives the exact bytes. With
+``fullDocument: updateLookup`` (the default) updates and replaces are puts of the document as it is at read
+time; an update whose document is gone since is skipped (its delete follows). With ``required`` (MongoDB 6+, on
+a collection with ``changeStreamPreAndPostImages``) each update carries the document as that change left it,
+and the server fails the read rather than leave one out. A drop, rename or invalidate of the
 collection stops replication with the reason; a position the oplog no longer holds stops it with the way
 to recover.
 
@@ -24,7 +26,8 @@ Usable on its own::
         .option("collection", "orders").option("startAfter", "1796666400.15").load()
 
 Options: ``uri``, ``database``, ``collection`` (required); ``startAfter`` (``seconds.increment``: the first
-batch reads changes after that cluster time; left out: from now); ``maxAwaitMs`` (500).
+batch reads changes after that cluster time; left out: from now); ``maxAwaitMs`` (500); ``fullDocument``
+(``updateLookup``, or ``required``).
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ class StreamSettings:
     collection: str
     start: tuple[int, int] | None = None
     max_await_ms: int = 500
+    full_document: str = "updateLookup"
 
 
 def read_span(settings: StreamSettings, span: ChangeSpan, client: Any = None) -> Iterator[tuple]:
@@ -146,7 +150,7 @@ def read_span(settings: StreamSettings, span: ChangeSpan, client: Any = None) ->
     progress = time.monotonic()
     last_reached: tuple[int, int] | None = None
     try:
-        with collection.watch(start_at_operation_time=first, full_document="updateLookup",
+        with collection.watch(start_at_operation_time=first, full_document=settings.full_document,
                               max_await_time_ms=settings.max_await_ms) as stream:
             while True:
                 event = stream.try_next()
@@ -272,7 +276,8 @@ class MongoChangeStreamsDataSource(DataSource):
         start = options.get("startafter")
         return MongoChangeStreamReader(StreamSettings(
             SecretStr(options["uri"]), options["database"], options["collection"],
-            parse_time(start) if start else None, int(options.get("maxawaitms", 500))))
+            parse_time(start) if start else None, int(options.get("maxawaitms", 500)),
+            options.get("fulldocument", "updateLookup")))
 
 
 def with_settings(settings: StreamSettings) -> type[MongoChangeStreamsDataSource]:

@@ -14,6 +14,18 @@ ACTIONS = ("find", "collStats", "listCollections", "listIndexes")
 STREAM_ACTIONS = ("changeStream",)
 
 
+def images_finding(prober: Prober, client: Any, src: Any) -> None:
+    """``fullDocument: required`` needs the collection's post-images (``changeStreamPreAndPostImages``)."""
+    found = list(client[src.database].list_collections(filter={"name": src.collection}))
+    info = found[0] if found else {}
+    if ((info.get("options") or {}).get("changeStreamPreAndPostImages") or {}).get("enabled"):
+        prober.ok(f"{src.namespace} keeps post-images for its change stream (source.fullDocument: required)")
+    else:
+        prober.problem(f"{src.namespace} keeps no post-images, which source.fullDocument: required needs: run "
+                       f"db.runCommand({{collMod: \"{src.collection}\", changeStreamPreAndPostImages: {{enabled: true}}}}) "
+                       "on MongoDB 6+, or use fullDocument: updateLookup")
+
+
 def preflight(config: Any, spec: Any) -> list[Finding]:
     from pymongo.errors import PyMongoError
 
@@ -33,6 +45,8 @@ def preflight(config: Any, spec: Any) -> list[Finding]:
         if config.target.stream_changes:
             seconds, inc = cluster_time(client, src.database, src.collection)
             prober.ok(f"{spec.redacted_uri} has a change stream (cluster time {seconds}.{inc})")
+            if src.full_document == "required":
+                images_finding(prober, client, src)
     except SourceError as exc:
         prober.problem(str(exc))
     except PyMongoError as exc:

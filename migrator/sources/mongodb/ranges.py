@@ -34,6 +34,9 @@ OPEN: Any = type("Open", (), {"__repr__": lambda self: "OPEN"})()
 #: Documents sampled per segment when choosing split points (more is a better balance, at a higher cost).
 SAMPLES_PER_SEGMENT = 32
 MAX_SAMPLES = 100_000
+SAMPLE_ATTEMPTS = 3
+#: Collections up to this many documents are split at exact quantiles of the _id index (see split_points).
+SKIP_LIMIT = 1_000_000
 
 
 def type_class(value: Any) -> int:
@@ -94,23 +97,26 @@ def range_filter(low: Any = OPEN, high: Any = OPEN, low_inclusive: bool = True) 
 
 def split_points(collection: Any, segments: int, count: int) -> list[Any]:
     """Up to ``segments - 1`` distinct ``_id`` values that cut the collection into ranges of about equal
-    document counts: quantiles of a random sample of ``_id`` (all of them when the collection is smaller than
-    the sample). The sample is sorted here (:func:`order_key`), not by the server: any order of the points
-    still covers every document (a misplaced point only makes a range empty and another read twice)."""
+    document counts.
+
+    Up to :data:`SKIP_LIMIT` documents they are exact quantiles, found by skipping through the ``_id`` index (a
+    walk of the index's keys, cheap at that size). Above it, quantiles of a random sample of ``_id`` (``$sample``,
+    as MongoDB's Spark connector does): a walk would cost too much there, and a sample's error is small. The
+    points are sorted here (:func:`order_key`), not by the server: any order of the points still covers every
+    document (a misplaced point only makes a range empty and another read twice)."""
     if segments <= 1 or count <= 1:
         return []
-    from pymongo.errors import OperationFailure
-
-    size = min(MAX_SAMPLES, segments * SAMPLES_PER_SEGMENT)
-    try:
-        sample = [doc["_id"] for doc in collection.aggregate([{"$sample": {"size": size}}, {"$project": {"_id": 1}}])]
-    except OperationFailure as exc:
-        # A server whose $sample fails (mongo-java-server's, at random): the first _id values in natural order. The
-        # ranges are less even, and still cover every document.
-        log.warning("%s: $sample failed (%s); split points from the first %d _id values instead",
-                    collection.full_name, str(exc)[:120], size)
-        sample = [doc["_id"] for doc in collection.find({}, {"_id": 1}).limit(size)]
-    ids = sorted(sample, key=order_key)
+    ids = _skipped(collection, segments, count) if count <= SKIP_LIMIT else None
+    if ids is None:
+        ids = _sampled(collection, segments)
+    if ids is None and count > SKIP_LIMIT:
+        ids = _skipped(collection, segments, count)
+    if ids is None:
+        # Neither works (mongo-java-server: a mixed-type sort, and $sample, both failed): the first _id values in
+        # natural order. The ranges are less even, and still cover every document.
+        log.warning("%s: split points from the first _id values (the ranges may be uneven)", collection.full_name)
+        ids = [doc["_id"] for doc in collection.find({}, {"_id": 1}).limit(segments * SAMPLES_PER_SEGMENT)]
+    ids = sorted(ids, key=order_key)
     points: list[Any] = []
     for n in range(1, segments):
         if not ids:
@@ -119,6 +125,33 @@ def split_points(collection: Any, segments: int, count: int) -> list[Any]:
         if not points or encode_id(candidate) != encode_id(points[-1]):
             points.append(candidate)
     return points
+
+
+def _skipped(collection: Any, segments: int, count: int) -> list[Any] | None:
+    """The ``_id`` at each ``n * count / segments`` of the ``_id`` order; None when the server cannot sort them."""
+    from pymongo.errors import OperationFailure
+
+    try:
+        return [doc["_id"] for n in range(1, segments)
+                for doc in collection.find({}, {"_id": 1}).sort("_id", 1).skip(n * count // segments).limit(1)]
+    except OperationFailure as exc:
+        log.warning("%s: cannot walk the _id index (%s)", collection.full_name, str(exc)[:120])
+        return None
+
+
+def _sampled(collection: Any, segments: int) -> list[Any] | None:
+    """A random sample of ``_id``, :data:`SAMPLES_PER_SEGMENT` a segment; None when ``$sample`` keeps failing
+    (mongo-java-server's, at random)."""
+    from pymongo.errors import OperationFailure
+
+    size = min(MAX_SAMPLES, segments * SAMPLES_PER_SEGMENT)
+    for attempt in range(1, SAMPLE_ATTEMPTS + 1):
+        try:
+            return [doc["_id"] for doc in collection.aggregate([{"$sample": {"size": size}}, {"$project": {"_id": 1}}])]
+        except OperationFailure as exc:
+            log.warning("%s: $sample failed (attempt %d of %d: %s)", collection.full_name, attempt, SAMPLE_ATTEMPTS,
+                        str(exc)[:120])
+    return None
 
 
 def order_key(value: Any) -> tuple:

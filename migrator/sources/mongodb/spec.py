@@ -33,6 +33,7 @@ class MongoSourceSpec:
     redacted_uri: str = ""
     batch_size: int = 1000
     max_await_ms: int = 500
+    full_document: str = "updateLookup"
     split_points: tuple[str, ...] = ()
     #: Into a DynamoDB-compatible target: how documents become items (the validator reads them as items then).
     mapping: Any = None

@@ -169,49 +169,15 @@ def _decimal128(number: Decimal) -> Decimal128 | None:
 
 
 def from_document(doc: Mapping[str, Any], policy: BsonPolicy) -> dict[str, Any]:
-    """The DynamoDB item a document stands for (the inverse of :func:`to_document`).
+    """The DynamoDB item a document stands for (the inverse of :func:`to_document`): the mapping a MongoDB source
+    uses into DynamoDB (:class:`~migrator.sources.mongodb.items.ItemMapping`), without a key (the key attributes are
+    fields of the document too) and without the TTL date field.
 
-    Numbers kept as text under ``onOverflow: string`` come back as ``S``: a document does not say
-    they were numbers; the validator knows from the policy and compares them by value.
+    Numbers kept as text under ``onOverflow: string`` come back as ``S``: a document does not say they were numbers;
+    the validator knows from the policy and compares them by value.
     """
-    return {_unfield(k, policy, top=True): _item_value(v, policy) for k, v in doc.items()
-            if k != "_id" and not (policy.ttl_field and k == policy.ttl_field)}
+    from ...sources.mongodb.items import ItemMapping
 
-
-def _unfield(name: str, policy: BsonPolicy, top: bool = False) -> str:
-    if policy.field_names != "escape":
-        return name
-    if top and name == ESCAPED_UNDERSCORE + "id":
-        return "_id"
-    name = name.replace(ESCAPED_DOT, ".")
-    return "$" + name[1:] if name.startswith(ESCAPED_DOLLAR) else name
-
-
-def _item_value(value: Any, policy: BsonPolicy) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, Decimal128):
-        return {"N": str(value.to_decimal())}
-    if isinstance(value, float):
-        return {"N": repr(value)}
-    if isinstance(value, (bytes, bytearray, Binary)):
-        return {"B": bytes(value)}
-    if isinstance(value, list):
-        return {"L": [_item_value(v, policy) for v in value]}
-    if isinstance(value, Mapping):
-        if set(value) == {NUMBER_TAG}:
-            return {"N": value[NUMBER_TAG]}
-        if set(value) == {SET_TAG, "values"}:
-            tag = value[SET_TAG]
-            if tag == "NS":  # members kept as text (onOverflow: string) are numbers here
-                return {"NS": [v if isinstance(v, str) else _item_value(v, policy)["N"] for v in value["values"]]}
-            element = {"SS": "S", "BS": "B"}[tag]
-            return {tag: [_item_value(v, policy)[element] for v in value["values"]]}
-        return {"M": {_unfield(k, policy): _item_value(v, policy) for k, v in value.items()}}
-    raise ConversionError(f"cannot map a {type(value).__name__} back to DynamoDB")
+    mapping = ItemMapping(key=(), field_names="escape" if policy.field_names == "escape" else "keep",
+                          drop_fields=frozenset({policy.ttl_field} if policy.ttl_field else ()))
+    return mapping.item(doc)
