@@ -153,3 +153,21 @@ def test_dynamodb_to_mongodb_and_back_under_live_changes(ddb, mongo_oplog, tmp_p
 
 def _logged(tmp_path, pattern: str) -> None:
     assert re.search(pattern, (tmp_path / "first-run.log").read_text()), pattern
+
+
+def test_check_says_when_the_ids_cannot_be_keys(ddb, mongo_oplog, tmp_path):
+    _, target = ddb
+    database = f"oid{uuid.uuid4().hex[:6]}"
+    mongo_oplog.client()[database]["users"].insert_many([{"_id": bson.ObjectId(), "n": n} for n in range(3)])
+    config = tmp_path / "check.yaml"
+    source = {"type": "mongodb", "uri": mongo_oplog.uri, "database": database, "collection": "users"}
+    config.write_text(yaml.safe_dump({"source": source, "target": ddb_section(target, "users")}))
+    done = run("check", "--config", str(config))
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert re.search(r"PROBLEM.*first document's _id: ObjectId \w+ has no DynamoDB type; set source.types.objectId: "
+                     "string", done.stdout), done.stdout[-3000:]
+    config.write_text(yaml.safe_dump({"source": {**source, "types": {"objectId": "string"}},
+                                      "target": ddb_section(target, "users")}))
+    done = run("check", "--config", str(config))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"the documents of {database}.users become items keyed _id (S)" in done.stdout

@@ -68,6 +68,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def key_types(spec: MongoSourceSpec) -> dict[str, str]:
+    """The key attributes' DynamoDB types, from the first document's ``_id`` (S for an empty collection). A first
+    ``_id`` that cannot be a key stops the plan: every document would go to the dead letter."""
+    client = spec.client()
+    try:
+        first = spec.collection_of(client).find_one({}, {"_id": 1})
+    finally:
+        client.close()
+    if first is None:
+        return {name: "S" for name in spec.mapping.key_names}
+    try:
+        key = spec.mapping.key_of(first["_id"])
+    except ConversionError as exc:
+        raise SourceError(f"the documents of {spec.namespace} cannot be items of a DynamoDB table: the first "
+                          f"document's {exc}; see source.key and source.types", spec.collection) from None
+    return {name: next(iter(value)) for name, value in key.items()}
+
+
 def _key_schema(mapping: ItemMapping) -> list[tuple[str, str]]:
     return list(zip(mapping.key_names, ("HASH", "RANGE")))
 
@@ -112,11 +130,15 @@ class MongoSource:
     changes = RawBsonChanges()
 
     def describe(self, config: Any, max_connections: int = 10) -> PlannedSource:
+        spec = self._spec(config)
+        return PlannedSource(self._info(spec), spec)
+
+    @staticmethod
+    def _spec(config: Any) -> MongoSourceSpec:
         src = config.source
         mapping = ItemMapping.from_config(src) if config.target.type != "mongodb" else None
-        spec = MongoSourceSpec(src.uri, src.database, src.collection, src.redacted_uri(), src.batch_size,
+        return MongoSourceSpec(src.uri, src.database, src.collection, src.redacted_uri(), src.batch_size,
                                src.max_await_ms, src.full_document, mapping=mapping)
-        return PlannedSource(self._info(spec), spec)
 
     def target_spec(self, config: Any, spec: Any) -> Any:
         """The spec the snapshot and replication write through: into a DynamoDB-compatible target, the target's own,
@@ -161,28 +183,10 @@ class MongoSource:
         size = int(stats.get("size") or 0) or int(stats.get("avgObjSize") or 0) * count
         if spec.mapping is not None:
             return TableInfo(name=spec.namespace, key_schema=_key_schema(spec.mapping),
-                             attribute_types=self._key_types(spec), item_count=count, size_bytes=size,
+                             attribute_types=key_types(spec), item_count=count, size_bytes=size,
                              document_indexes=indexes)
         return TableInfo(name=spec.namespace, key_schema=[("_id", "HASH")], attribute_types={}, item_count=count,
                          size_bytes=size, document_indexes=indexes, billing_mode="")
-
-    @staticmethod
-    def _key_types(spec: MongoSourceSpec) -> dict[str, str]:
-        """The key attributes' DynamoDB types, from the first document's ``_id`` (S for an empty collection). A first
-        ``_id`` that cannot be a key stops the plan: every document would go to the dead letter."""
-        client = spec.client()
-        try:
-            first = spec.collection_of(client).find_one({}, {"_id": 1})
-        finally:
-            client.close()
-        if first is None:
-            return {name: "S" for name in spec.mapping.key_names}
-        try:
-            key = spec.mapping.key_of(first["_id"])
-        except ConversionError as exc:
-            raise SourceError(f"the documents of {spec.namespace} cannot be items of a DynamoDB table: the first "
-                              f"document's {exc}; see source.key and source.types", spec.collection) from None
-        return {name: next(iter(value)) for name, value in key.items()}
 
     def list_tables(self, config: Any) -> list[str]:
         """The namespaces (``<database>.<collection>``) ``tables`` selects from: the collections of the databases
@@ -212,7 +216,7 @@ class MongoSource:
     def preflight(self, config: Any) -> list[Any]:
         from .preflight import preflight
 
-        return preflight(config, self.describe(config).spec)
+        return preflight(config, self._spec(config))
 
     def segment_count(self, config: Any, described: PlannedSource, cores: int) -> int:
         if config.source.scan_segments:

@@ -42,6 +42,12 @@ def preflight(config: Any, spec: Any) -> list[Finding]:
             prober.problem(f"collection {src.namespace} not found at {spec.redacted_uri}; check source.database and "
                            "source.collection")
             return prober.findings
+        if spec.mapping is not None:
+            from .backend import key_types
+
+            found = ", ".join(f"{name} ({kind})" for name, kind in key_types(spec).items())
+            prober.ok(f"the documents of {src.namespace} become items keyed {found} (source.key; the types are the "
+                      "first document's)")
         if config.target.stream_changes:
             seconds, inc = cluster_time(client, src.database, src.collection)
             prober.ok(f"{spec.redacted_uri} has a change stream (cluster time {seconds}.{inc})")
