@@ -70,6 +70,23 @@ def items(n):
     return [{"pk": {"S": f"k{i}"}, "v": {"N": str(i)}} for i in range(n)]
 
 
+def test_a_refused_source_document_is_dead_lettered_as_extended_json(tmp_path):
+    import bson
+    from bson.raw_bson import RawBSONDocument
+
+    collection = FakeCollection(refuse=lambda doc: "too deep" if doc["_id"] == 2 else None)
+    dead = DeadLetterWriter(str(tmp_path), "c")
+    with writer(collection, dead) as w:
+        for n in range(3):
+            w.put(RawBSONDocument(bson.encode({"_id": n, "v": bson.Int64(n)})))
+        w.flush()
+    dead.close()
+    (record,) = read_dead_letters(str(tmp_path))
+    assert (record["_id"], record["document"]) == ({"$numberInt": "2"}, {"_id": {"$numberInt": "2"},
+                                                                         "v": {"$numberLong": "2"}})
+    assert "MongoDB refused it: too deep" in record["reason"] and w.stats.dead_lettered == 1
+
+
 def test_everything_is_written_through_reconnects_and_duplicate_key_races():
     collection = FakeCollection(["reconnect", "duplicate", "reconnect"])
     with writer(collection, batch_size=40) as w:

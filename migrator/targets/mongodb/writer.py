@@ -215,14 +215,17 @@ class MongoWriter(BatchingWriter):
         return super()._identity(keyed)
 
     def _refuse(self, item: Mapping[str, Any], reason: str, put: bool) -> None:
-        if isinstance(item, raw_document_class()):
-            from bson import json_util
+        if isinstance(item, raw_document_class()):  # a MongoDB source's document: kept as extended JSON
+            from ...sources.mongodb.items import show_id
 
-            # Kept as canonical extended JSON text, which restores every BSON type exactly.
-            key = {"_id": {"S": json_util.dumps(item["_id"], json_options=json_util.CANONICAL_JSON_OPTIONS)}}
-            item = {"document": {"S": json_util.dumps(item, json_options=json_util.CANONICAL_JSON_OPTIONS)}}
-        else:
-            key = item_key(item, [k for k in self.key_names if k in item])
+            if self.dead_letter is None:
+                raise TargetError(f"{self.spec.name} cannot take the document with _id {show_id(item['_id'])}: "
+                                  f"{reason}. Set deadLetter.path (or savepoints.path) to set such documents aside "
+                                  "and go on.", self.spec.name)
+            self.dead_letter.write_document(self.spec.name, item, reason)
+            self._count(dead_lettered=1)
+            return
+        key = item_key(item, [k for k in self.key_names if k in item])
         if self.dead_letter is None:
             raise TargetError(f"{self.spec.name} cannot take the item with key {key}: {reason}. Set "
                               "deadLetter.path (or savepoints.path) to set such items aside and go on.",
