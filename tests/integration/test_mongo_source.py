@@ -74,35 +74,48 @@ def document(_id, n: int, rng: random.Random) -> dict:
             "nested": {"deep": {"deeper": n, "oid": bson.ObjectId(f"{n + 7:024x}")}}}
 
 
-class DocumentLoad(threading.Thread):
-    """Random inserts, replaces, updates and deletes of a pool of ``_id`` values, at about ``rate`` a second."""
+class RandomChanges(threading.Thread):
+    """Changes of a pool of ``ids`` documents, one picked at random about ``rate`` times a second (``change``);
+    ``ops`` counts them by kind."""
 
-    def __init__(self, collection, ids: int, rate: float, seed: int):
+    def __init__(self, collection, ids: int, rate: float, seed: int, kinds: tuple[str, ...]):
         super().__init__(daemon=True)
         self.collection, self.ids, self.rate = collection, ids, rate
         self.rng = random.Random(seed)
         self.done = threading.Event()
-        self.ops = {"insert": 0, "replace": 0, "update": 0, "delete": 0}
+        self.ops = dict.fromkeys(kinds, 0)
+
+    def change(self, n: int) -> None:
+        raise NotImplementedError
 
     def run(self) -> None:
         while not self.done.is_set():
-            n = self.rng.randrange(self.ids)
-            _id, op = make_id(n), self.rng.random()
-            if op < 0.25:
-                self.collection.replace_one({"_id": _id}, document(_id, n + 1_000_000, self.rng), upsert=True)
-                self.ops["insert" if op < 0.1 else "replace"] += 1
-            elif op < 0.8:
-                changed = self.collection.update_one({"_id": _id}, {"$set": {"i64": bson.Int64(self.rng.randrange(10**15))},
-                                                                    "$unset": {"null": ""}})
-                self.ops["update"] += changed.modified_count
-            else:
-                self.ops["delete"] += self.collection.delete_one({"_id": _id}).deleted_count
+            self.change(self.rng.randrange(self.ids))
             time.sleep(1 / self.rate)
 
     def stop(self) -> dict:
         self.done.set()
         self.join(timeout=30)
         return self.ops
+
+
+class DocumentLoad(RandomChanges):
+    """Random inserts, replaces, updates and deletes of documents of every type."""
+
+    def __init__(self, collection, ids: int, rate: float, seed: int):
+        super().__init__(collection, ids, rate, seed, ("insert", "replace", "update", "delete"))
+
+    def change(self, n: int) -> None:
+        _id, op = make_id(n), self.rng.random()
+        if op < 0.25:
+            self.collection.replace_one({"_id": _id}, document(_id, n + 1_000_000, self.rng), upsert=True)
+            self.ops["insert" if op < 0.1 else "replace"] += 1
+        elif op < 0.8:
+            changed = self.collection.update_one({"_id": _id}, {"$set": {"i64": bson.Int64(self.rng.randrange(10**15))},
+                                                                "$unset": {"null": ""}})
+            self.ops["update"] += changed.modified_count
+        else:
+            self.ops["delete"] += self.collection.delete_one({"_id": _id}).deleted_count
 
 
 def raw_documents(collection) -> dict[bytes, bytes]:

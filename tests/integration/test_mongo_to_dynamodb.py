@@ -4,10 +4,7 @@ what DynamoDB cannot hold goes to the dead letter, and the validator compares th
 
 from __future__ import annotations
 
-import random
 import re
-import threading
-import time
 import uuid
 
 import bson
@@ -20,6 +17,7 @@ from migrator.targets.mongodb.documents import BsonPolicy, from_document, to_doc
 from tests.conftest import eventually
 from tests.integration.conftest import endpoint
 from tests.integration.test_cli import end_background, run, start_background
+from tests.integration.test_mongo_source import RandomChanges
 
 TAGGED = BsonPolicy(sets="tagged", on_overflow="tagged")
 CREDENTIALS = {"accessKey": "test", "secretKey": "test-secret"}
@@ -30,41 +28,29 @@ def ddb_section(server, table: str) -> dict:
             "credentials": CREDENTIALS}
 
 
-class DocumentChanges(threading.Thread):
-    """Replaces (inserts too), updates and deletes of the documents of ``ids`` items, as a DynamoDB-to-MongoDB
-    migration would have written them, about ``rate`` a second; ``touched`` holds every (pk, sk) it changed."""
+class DocumentChanges(RandomChanges):
+    """Replaces (inserts too), updates and deletes of the documents of items, as a DynamoDB-to-MongoDB migration
+    would have written them; ``touched`` holds every (pk, sk) it changed."""
 
     def __init__(self, collection, ids: int, rate: float, seed: int):
-        super().__init__(daemon=True)
-        self.collection, self.ids, self.rate = collection, ids, rate
-        self.rng = random.Random(seed)
-        self.done = threading.Event()
+        super().__init__(collection, ids, rate, seed, ("replace", "update", "delete"))
         self.touched: set[tuple[str, int]] = set()
-        self.ops = {"replace": 0, "update": 0, "delete": 0}
 
-    def run(self) -> None:
-        while not self.done.is_set():
-            n = self.rng.randrange(self.ids)
-            item = datagen.generate_items(1, seed=n, start=n)[0]
-            _id = {"pk": item["pk"]["S"], "sk": bson.Int64(int(item["sk"]["N"]))}
-            self.touched.add((_id["pk"], _id["sk"]))
-            op = self.rng.random()
-            if op < 0.3:
-                item["version"] = {"N": str(self.rng.randrange(10**30))}
-                self.collection.replace_one({"_id": _id}, to_document(item, ["pk", "sk"], TAGGED), upsert=True)
-                self.ops["replace"] += 1
-            elif op < 0.8:
-                done = self.collection.update_one({"_id": _id}, {"$set": {"flag": {"__dynamodb_set__": "SS",
-                                                                                 "values": ["x", str(n)]}}})
-                self.ops["update"] += done.modified_count
-            else:
-                self.ops["delete"] += self.collection.delete_one({"_id": _id}).deleted_count
-            time.sleep(1 / self.rate)
-
-    def stop(self) -> dict:
-        self.done.set()
-        self.join(timeout=30)
-        return self.ops
+    def change(self, n: int) -> None:
+        item = datagen.generate_items(1, seed=n, start=n)[0]
+        _id = {"pk": item["pk"]["S"], "sk": bson.Int64(int(item["sk"]["N"]))}
+        self.touched.add((_id["pk"], _id["sk"]))
+        op = self.rng.random()
+        if op < 0.3:
+            item["version"] = {"N": str(self.rng.randrange(10**30))}
+            self.collection.replace_one({"_id": _id}, to_document(item, ["pk", "sk"], TAGGED), upsert=True)
+            self.ops["replace"] += 1
+        elif op < 0.8:
+            done = self.collection.update_one({"_id": _id}, {"$set": {"flag": {"__dynamodb_set__": "SS",
+                                                                             "values": ["x", str(n)]}}})
+            self.ops["update"] += done.modified_count
+        else:
+            self.ops["delete"] += self.collection.delete_one({"_id": _id}).deleted_count
 
 
 def key_of(item: dict) -> tuple[str, int]:
