@@ -278,8 +278,19 @@ class _Ids:
 
     full_name = "shop.orders"
 
-    def __init__(self, n, sort_fails=False, sample_fails=0):
+    def __init__(self, n, sort_fails=False, sample_fails=0, vector=None):
         self.ids, self.sort_fails, self.sample_fails, self.samples = list(range(n)), sort_fails, sample_fails, 0
+        self.vector, self.commands = vector, []
+        owner = self
+
+        class Database:
+            def command(self, name, namespace, **options):
+                owner.commands.append((name, namespace, options))
+                if owner.vector is None:
+                    raise OperationFailure("no such command: 'splitVector'", code=59)
+                return {"splitKeys": [{"_id": key} for key in owner.vector], "ok": 1}
+
+        self.database = Database()
 
     def find(self, query, projection):
         owner = self
@@ -325,3 +336,22 @@ def test_split_points_are_exact_quantiles_of_the_index_up_to_a_million_documents
     # Beyond the limit, a sample first (a walk of the index would cost too much).
     big = _Ids(1000)
     assert ranges.split_points(big, 2, ranges.SKIP_LIMIT + 1) == [32] and big.samples == 1
+
+
+def test_split_points_come_from_split_vector_where_the_server_allows_it():
+    from migrator.sources.mongodb import ranges
+
+    # 15 keys (16 chunks of equal bytes, four a segment), given out of order: every fourth key.
+    collection = _Ids(1000, vector=[v * 10 for v in (15, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)])
+    assert ranges.split_points(collection, 4, 1000, size_bytes=16_000) == [40, 80, 120]
+    assert collection.commands == [("splitVector", "shop.orders", {"keyPattern": {"_id": 1},
+                                                                    "maxChunkSizeBytes": 1000})]
+    assert collection.samples == 0
+    # Fewer keys than asked (a small collection): the points still divide the chunks evenly.
+    assert ranges.split_points(_Ids(1000, vector=[300, 600]), 2, 1000, size_bytes=900) == [300]
+    # Refused (mongos, no privilege, mongo-java-server) or no keys: the index walk.
+    assert ranges.split_points(_Ids(1000), 4, 1000, size_bytes=16_000) == [250, 500, 750]
+    assert ranges.split_points(_Ids(1000, vector=[]), 4, 1000, size_bytes=16_000) == [250, 500, 750]
+    # Without a size (the validator of a target) it is not asked.
+    unsized = _Ids(1000, vector=[500])
+    assert ranges.split_points(unsized, 2, 1000) == [500] and unsized.commands == []

@@ -239,7 +239,8 @@ class MongoSource:
         spec = described.spec
         client = spec.client(raw=False)
         try:
-            return range_partitions(spec.collection_of(client), cores * 2, described.info.item_count)
+            return range_partitions(spec.collection_of(client), cores * 2, described.info.item_count,
+                                    described.info.size_bytes)
         finally:
             client.close()
 
@@ -254,7 +255,8 @@ class MongoSource:
         if savepoint.split_points is None:
             client = spec.client(raw=False)
             try:
-                points = split_points(spec.collection_of(client), savepoint.total_segments, described.info.item_count)
+                points = split_points(spec.collection_of(client), savepoint.total_segments, described.info.item_count,
+                                      described.info.size_bytes)
             finally:
                 client.close()
             savepoint.split_points = [encode_id(p) for p in points]

@@ -4,10 +4,11 @@ A range is ``[low, high)`` in MongoDB's order of BSON values (:data:`OPEN`: unbo
 ``_id``). MongoDB compares a query's ``$gt``/``$lt`` only with values of the same type class ("type
 bracketing": ``{_id: {$lt: "m"}}`` matches no number), while a collection's ``_id`` may mix types.
 :func:`range_filter` therefore spells a range out per class: the part of ``low``'s class at or above it,
-every class strictly between, and the part of ``high``'s class below it. The split points are a ``$sample``
-sorted here (:func:`order_key`); a point out of place would only make one range empty and another read
-twice, never leave a document out. The validator's ranges and its comparison form (:func:`compared`) are
-here too, for the source and a MongoDB target alike.
+every class strictly between, and the part of ``high``'s class below it. The split points (the server's
+``splitVector``, the ``_id`` index or a sample: :func:`split_points`) are sorted here (:func:`order_key`); a
+point out of place would only make one range empty and another read twice, never leave a document out. The
+validator's ranges and its comparison form (:func:`compared`) are here too, for the source and a MongoDB target
+alike.
 """
 
 from __future__ import annotations
@@ -95,17 +96,23 @@ def range_filter(low: Any = OPEN, high: Any = OPEN, low_inclusive: bool = True) 
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
-def split_points(collection: Any, segments: int, count: int) -> list[Any]:
+def split_points(collection: Any, segments: int, count: int, size_bytes: int = 0) -> list[Any]:
     """Up to ``segments - 1`` distinct ``_id`` values that cut the collection into ranges of about equal
-    document counts.
+    document counts (``size_bytes``: the collection's data size, for ``splitVector``).
 
-    Up to :data:`SKIP_LIMIT` documents they are exact quantiles, found by skipping through the ``_id`` index (a
-    walk of the index's keys, cheap at that size). Above it, quantiles of a random sample of ``_id`` (``$sample``,
-    as MongoDB's Spark connector does): a walk would cost too much there, and a sample's error is small. The
-    points are sorted here (:func:`order_key`), not by the server: any order of the points still covers every
-    document (a misplaced point only makes a range empty and another read twice)."""
+    Where the server allows it (a replica set or standalone ``mongod``, with the ``splitVector`` action), the
+    server's own ``splitVector`` walks the ``_id`` index and returns keys that cut it into chunks of equal bytes,
+    as MongoDB's Spark connector does; nothing but the keys crosses the network. Elsewhere (``mongos``, Atlas
+    shared tiers, mongo-java-server), up to :data:`SKIP_LIMIT` documents they are exact quantiles found by
+    skipping through the ``_id`` index (cheap at that size); above it, quantiles of a random sample of ``_id``
+    (``$sample``): a walk would cost too much there, and a sample's error is small. The points are sorted here
+    (:func:`order_key`), not by the server: any order of the points still covers every document (a misplaced
+    point only makes a range empty and another read twice)."""
     if segments <= 1 or count <= 1:
         return []
+    vector = _split_vector(collection, segments, size_bytes) if size_bytes > 0 else None
+    if vector:
+        return vector
     ids = _skipped(collection, segments, count) if count <= SKIP_LIMIT else None
     if ids is None:
         ids = _sampled(collection, segments)
@@ -124,6 +131,36 @@ def split_points(collection: Any, segments: int, count: int) -> list[Any]:
         candidate = ids[n * len(ids) // segments]
         if not points or encode_id(candidate) != encode_id(points[-1]):
             points.append(candidate)
+    return points
+
+
+#: Chunks asked of ``splitVector`` per segment: more keys than segments, so that the equal-bytes chunks can be
+#: grouped into segments of about equal size.
+VECTOR_CHUNKS_PER_SEGMENT = 4
+
+
+def _split_vector(collection: Any, segments: int, size_bytes: int) -> list[Any] | None:
+    """Every :data:`VECTOR_CHUNKS_PER_SEGMENT`-th key of the server's ``splitVector`` over ``_id``, sorted; None
+    when the server refuses the command (not a ``mongod``, no privilege, no such command) or has no keys."""
+    from pymongo.errors import OperationFailure
+
+    chunks = segments * VECTOR_CHUNKS_PER_SEGMENT
+    try:
+        answer = collection.database.command("splitVector", collection.full_name, keyPattern={"_id": 1},
+                                             maxChunkSizeBytes=max(1, size_bytes // chunks))
+    except OperationFailure as exc:
+        log.info("%s: no splitVector here (%s); split points from the _id index or a sample", collection.full_name,
+                 str(exc)[:120])
+        return None
+    keys = sorted((key["_id"] for key in answer.get("splitKeys", []) if "_id" in key), key=order_key)
+    if not keys:
+        return None
+    # k keys cut k + 1 chunks of about equal bytes; segment n ends after chunk n * (k + 1) / segments.
+    points: list[Any] = []
+    for n in range(1, segments):
+        index = n * (len(keys) + 1) // segments - 1
+        if 0 <= index < len(keys) and (not points or encode_id(keys[index]) != encode_id(points[-1])):
+            points.append(keys[index])
     return points
 
 
@@ -204,9 +241,10 @@ def decode_id(text: str) -> Any:
 
 
 
-def range_partitions(collection: Any, parts: int, count: int) -> list[tuple[str | None, str | None]]:
+def range_partitions(collection: Any, parts: int, count: int,
+                     size_bytes: int = 0) -> list[tuple[str | None, str | None]]:
     """``parts`` ranges of about equal size for the validator, their bounds as extended JSON (None: open)."""
-    points = [encode_id(p) for p in split_points(collection, parts, count)]
+    points = [encode_id(p) for p in split_points(collection, parts, count, size_bytes)]
     return list(zip([None] + points, points + [None]))
 
 
