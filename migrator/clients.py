@@ -60,6 +60,10 @@ class ClientSpec:
     balancing : Balancing, optional
         Spread DynamoDB calls over the Alternator nodes ``endpoint_url`` lists (and gzip them), as
         :mod:`migrator.alternator` says; None: every call to ``endpoint_url``.
+    wire_json : bool
+        Send the calls that carry items (Scan, Query, BatchWriteItem, BatchGetItem, GetRecords) as plain
+        JSON (:mod:`migrator.wire_json`: a fraction of botocore's CPU, items in wire form); False: botocore
+        (``botocoreCalls: true``).
     """
 
     endpoint_url: str | None = None
@@ -74,6 +78,7 @@ class ClientSpec:
     connect_timeout: float = 10.0
     s3_path_style: bool = False  # address S3 buckets in the path (usePathStyleAccess)
     balancing: Balancing | None = None
+    wire_json: bool = True
 
     @classmethod
     def from_config(cls, section: _DynamoDBEndpoint, max_connections: int = 10) -> "ClientSpec":
@@ -87,6 +92,7 @@ class ClientSpec:
             streams_endpoint_url=streams.url() if streams else None,
             connect_timeout=connect_ms / 1000 if connect_ms else 10.0,
             balancing=balancing_of(section),
+            wire_json=not section.botocore_calls,
         )
 
     @classmethod
@@ -173,6 +179,10 @@ class ClientSpec:
             from .alternator import install
 
             install(client, self.endpoint_url, self.balancing, self.connect_timeout)
+        if self.wire_json and service in ("dynamodb", "dynamodbstreams"):
+            from .wire_json import WireJsonClient
+
+            return WireJsonClient(client)
         return client
 
     def dynamodb(self, retries: int = 10) -> Any:

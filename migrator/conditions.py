@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping, Union
 
-from .convert import EXACT
+from .convert import EXACT, blob
 
 #: Functions that are conditions, by the number of operands they take.
 CONDITION_FUNCTIONS = {"attribute_exists": 1, "attribute_not_exists": 1, "attribute_type": 2, "begins_with": 2,
@@ -403,10 +403,10 @@ def _function(call: Function, item: Mapping[str, Any]) -> bool:
     if call.name == "attribute_type":
         return tag == other
     if call.name == "begins_with":
-        return tag == other_tag and tag in ("S", "B") and _bytes(inner).startswith(_bytes(other))
+        return tag == other_tag and tag in ("S", "B") and _bytes(tag, inner).startswith(_bytes(tag, other))
     # contains
     if tag in ("S", "B"):
-        return other_tag == tag and _bytes(other) in _bytes(inner)
+        return other_tag == tag and _bytes(tag, other) in _bytes(tag, inner)
     if tag in ("SS", "NS", "BS"):
         return other_tag == tag[0] and any(_equal({other_tag: v}, operand) for v in inner)
     if tag == "L":
@@ -426,7 +426,7 @@ def _value(operand: Operand, item: Mapping[str, Any]) -> dict | None:
             return None
         if tag == "S":  # in UTF-16 code units, as DynamoDB's Java counts (a character beyond U+FFFF is 2)
             return {"N": str(len(inner.encode("utf-16-le")) // 2)}
-        return {"N": str(len(_bytes(inner)) if tag == "B" else len(inner))}
+        return {"N": str(len(_bytes(tag, inner)) if tag == "B" else len(inner))}
     return _resolve(operand, item)
 
 
@@ -462,7 +462,7 @@ def _compare(op: str, left: dict | None, right: dict | None) -> bool:
     other, b = _tagged(right)
     if tag != other or tag not in ("S", "N", "B"):
         return False
-    a, b = (_decimal(a), _decimal(b)) if tag == "N" else (_bytes(a), _bytes(b))
+    a, b = (_decimal(a), _decimal(b)) if tag == "N" else (_bytes(tag, a), _bytes(tag, b))
     return ORDER[op](a, b)
 
 
@@ -474,11 +474,11 @@ def _equal(left: dict, right: dict) -> bool:
     if tag == "N":
         return _decimal(a) == _decimal(b)
     if tag in ("S", "B"):
-        return _bytes(a) == _bytes(b)
+        return _bytes(tag, a) == _bytes(tag, b)
     if tag == "NS":
         return {_decimal(v) for v in a} == {_decimal(v) for v in b}
     if tag in ("SS", "BS"):
-        return {_bytes(v) for v in a} == {_bytes(v) for v in b}
+        return {_bytes(tag, v) for v in a} == {_bytes(tag, v) for v in b}
     if tag == "L":
         return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     if tag == "M":
@@ -497,6 +497,6 @@ def _decimal(text: str) -> Decimal:
     return Decimal(text).normalize(EXACT)
 
 
-def _bytes(value: Any) -> bytes:
-    """Strings compare by their UTF-8 bytes (code point order); binary as it is."""
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+def _bytes(tag: str, value: Any) -> bytes:
+    """Strings compare by their UTF-8 bytes (code point order); binary (bytes or wire-form base64) by its bytes."""
+    return blob(value) if tag in ("B", "BS") else value.encode("utf-8")

@@ -163,6 +163,11 @@ class _DynamoDBEndpoint(Section):
     alternator: Optional[AlternatorSettings] = None
     """Scylla Migrator's earlier layout of the Alternator client settings, nested (its current layout puts
     them at the top of the section; a key there wins). Left out: none."""
+    botocore_calls: bool = False
+    """``true``: Scan, Query, BatchWriteItem, BatchGetItem and GetRecords go through botocore's client,
+    which converts every attribute of every item (the way back if the leaner path ever misbehaves).
+    Left out: migrator sends them as plain JSON, signed and sent by botocore's own signer and HTTP session,
+    at a fraction of the CPU (``docs/items-per-core.md``)."""
 
     def alternator_setting(self, name: str) -> Any:
         """An Alternator client setting (attribute name), from the top of the section or the nested block."""

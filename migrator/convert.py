@@ -1,7 +1,8 @@
 """Items in DynamoDB JSON: renames, keys, sizes, TTL, and the wire form for files.
 
-Items travel exactly as the low-level client returns them (``{"N": "1.50"}``, ``{"B": b"..."}``):
-numbers stay strings, so nothing on the path can round them. boto3's ``TypeDeserializer`` is never
+Items travel exactly as the client returns them (``{"N": "1.50"}``): numbers stay strings, so nothing on the
+path can round them. A binary value is bytes from botocore and base64 text from the wire-JSON path
+(:mod:`migrator.wire_json`) and DynamoDB JSON files; everything here accepts both (:func:`blob`). boto3's ``TypeDeserializer`` is never
 used: it raises ``decimal.Rounded`` on valid numbers such as ``9.9E+125``.
 """
 
@@ -31,6 +32,11 @@ def rename_item(item: Mapping[str, Any], renames: Mapping[str, str]) -> Item:
     return {renames.get(name, name): value for name, value in item.items()}
 
 
+def blob(value: bytes | bytearray | str) -> bytes:
+    """The bytes of a binary value in either form: bytes (botocore) or base64 text (wire form)."""
+    return base64.b64decode(value) if isinstance(value, str) else bytes(value)
+
+
 def item_key(item: Mapping[str, Any], key_names: Iterable[str]) -> Item:
     """The primary key of ``item`` (hash, and range if any), as DynamoDB JSON."""
     return {name: item[name] for name in key_names}
@@ -43,6 +49,8 @@ def key_tuple(key: Mapping[str, Any]) -> tuple:
         ((tag, value),) = key[name].items()
         if tag == "N":
             value = _number(value)
+        elif tag == "B":
+            value = blob(value)
         out.append((name, tag, value))
     return tuple(out)
 
@@ -66,7 +74,7 @@ def attribute_size(value: Mapping[str, Any]) -> int:
     if tag == "N":
         return _number_size(inner)
     if tag == "B":
-        return len(inner) if isinstance(inner, (bytes, bytearray)) else len(base64.b64decode(inner))
+        return len(blob(inner))
     if tag in ("BOOL", "NULL"):
         return 1
     if tag == "SS":
@@ -74,7 +82,7 @@ def attribute_size(value: Mapping[str, Any]) -> int:
     if tag == "NS":
         return sum(_number_size(n) for n in inner)
     if tag == "BS":
-        return sum(len(b) if isinstance(b, (bytes, bytearray)) else len(base64.b64decode(b)) for b in inner)
+        return sum(len(blob(b)) for b in inner)
     if tag == "L":
         return 3 + sum(1 + attribute_size(v) for v in inner)
     if tag == "M":
@@ -130,12 +138,12 @@ def to_wire(value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_wire(value: Mapping[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`to_wire`: base64 text back to bytes, ready for a boto3 call."""
+    """Inverse of :func:`to_wire`: base64 text back to bytes, ready for a boto3 call (bytes stay bytes)."""
     ((tag, inner),) = value.items()
     if tag == "B":
-        return {"B": base64.b64decode(inner)}
+        return {"B": blob(inner)}
     if tag == "BS":
-        return {"BS": [base64.b64decode(b) for b in inner]}
+        return {"BS": [blob(b) for b in inner]}
     if tag == "L":
         return {"L": [from_wire(v) for v in inner]}
     if tag == "M":

@@ -3,7 +3,7 @@
 Items are compared in the target's terms: the source item after renames (and, for MongoDB, after
 the document mapping and back, so that a number kept as text or a set stored as an array compares
 equal to what a correct migration wrote). Numbers compare by value (DynamoDB writes ``1.50`` as
-``1.5``), sets as sets, binary as bytes.
+``1.5``), sets as sets, binary as bytes (base64 text or bytes alike).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from .convert import EXACT, item_to_wire, key_tuple, to_wire, ttl_expired
+from .convert import EXACT, blob, item_to_wire, key_tuple, to_wire, ttl_expired
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,10 @@ def _feed(h: Any, value: Mapping[str, Any]) -> None:
         for number in sorted(_decimal(x) for x in inner):
             h.update(_canonical_number(number) + b",")
     elif tag in ("SS", "BS"):
-        for member in sorted(bytes(x) if tag == "BS" else x.encode("utf-8") for x in inner):
+        for member in sorted(blob(x) if tag == "BS" else x.encode("utf-8") for x in inner):
             h.update(len(member).to_bytes(4, "big") + member)
     elif tag in ("S", "B"):
-        data = inner.encode("utf-8") if tag == "S" else bytes(inner)
+        data = inner.encode("utf-8") if tag == "S" else blob(inner)
         h.update(len(data).to_bytes(4, "big") + data)
     elif tag == "L":
         h.update(len(inner).to_bytes(4, "big"))
@@ -115,9 +115,9 @@ def values_equal(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: float = 
         left, right = sorted(_decimal(x) for x in va), sorted(_decimal(x) for x in vb)
         return all(_numbers_equal(x, y, tolerance) for x, y in zip(left, right))
     if ta in ("SS", "BS"):
-        return {bytes(x) if ta == "BS" else x for x in va} == {bytes(x) if ta == "BS" else x for x in vb}
+        return {blob(x) if ta == "BS" else x for x in va} == {blob(x) if ta == "BS" else x for x in vb}
     if ta == "B":
-        return bytes(va) == bytes(vb)
+        return blob(va) == blob(vb)
     if ta == "L":
         return len(va) == len(vb) and all(values_equal(x, y, tolerance) for x, y in zip(va, vb))
     if ta == "M":

@@ -21,7 +21,7 @@ Options:
 - ``readerThreads`` (16): shards a task reads at once. ``readSeconds`` (1.0): a task starts no new
   GetRecords call after this long. ``getRecordsPerSecond`` (5): calls per shard and second at most.
   ``botocoreReads`` (false): ``true`` sends GetRecords through the plain botocore client instead of
-  the leaner path of :mod:`.raw_records` (same requests and errors, twice the CPU).
+  the wire-JSON path of :mod:`migrator.wire_json` (same requests and errors, twice the CPU).
 - ``pinnedAt``: when the stream's position was pinned (epoch seconds), for a query that must apply
   every change made since (the migrator's snapshot, then replication). The first batch then proves,
   shard by shard, that the stream still holds every record since that moment (nothing trimmed from

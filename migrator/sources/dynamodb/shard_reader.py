@@ -38,7 +38,6 @@ from ...clients import error_code, error_kind
 from ...errors import SourceError, StreamTrimmedError
 from ...throttle import Backoff, RetryStats, call_with_retries
 from .positions import PartitionRecord, PositionsLog, ReadStats, ShardOutcome
-from .raw_records import RawGetRecords
 from .shards import NEW_SNAPSHOT
 
 #: Records per GetRecords call (DynamoDB Streams' maximum).
@@ -76,7 +75,7 @@ class ReadSettings:
     seconds: float = 1.0
     calls_per_second: float = 5.0
     patience: float = 120.0
-    #: GetRecords through :mod:`.raw_records` (half the CPU); False: the plain botocore call.
+    #: GetRecords through the client's wire-JSON path (:mod:`migrator.wire_json`, half the CPU); False: botocore.
     raw: bool = True
     #: When the stream was pinned (epoch seconds): roots and orphans of the first listing must show
     #: that no record since then was trimmed. None: they are read from their oldest remaining record.
@@ -405,7 +404,9 @@ def read_group(client: Any, log: PositionsLog, group: ShardGroup, settings: Read
     turn = group.batch % len(cursors) if cursors else 0
     cursors = cursors[turn:] + cursors[:turn]
     pages: queue.Queue = queue.Queue()
-    get_records = RawGetRecords(client).get_records if settings.raw else client.get_records
+    # The client's GetRecords is the wire-JSON one (unless the spec says botocoreCalls); botocoreReads asks for
+    # botocore's on this reader alone.
+    get_records = client.get_records if settings.raw else getattr(client, "botocore_client", client).get_records
     ctx = _Context(client, get_records, group.stream_arn, settings, Budget(group.budget), started + settings.seconds,
                    lambda sid, records: pages.put(("page", sid, records)), clock, sleep)
     if recorded is not None:

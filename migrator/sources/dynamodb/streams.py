@@ -63,7 +63,7 @@ def record_row(record: dict, shard_id: str) -> tuple:
     """A stream record as a row of :data:`SCHEMA`; keys and image as wire-form DynamoDB JSON text.
 
     ``record`` may come from botocore (binary as bytes, the creation time a ``datetime``) or from
-    :mod:`.raw_records` (binary as base64 text, the creation time epoch seconds): the row is the same.
+    :mod:`migrator.wire_json` (binary as base64 text, the creation time epoch seconds): the row is the same.
     """
     data = record["dynamodb"]
     created = data.get("ApproximateCreationDateTime")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
+from ...convert import blob
 from ...errors import ConversionError
 from ...targets.mongodb.documents import ESCAPED_DOLLAR, ESCAPED_DOT, ESCAPED_UNDERSCORE, NUMBER_TAG, SET_TAG
 from ...validation import values_equal
@@ -210,7 +211,7 @@ class ItemMapping:
         from bson import json_util
 
         if tag == "B":
-            return [bson.Binary(bytes(inner), 0)]
+            return [bson.Binary(blob(inner), 0)]
         if tag == "N":
             number = Decimal(inner)
             out: list[Any] = [bson.Decimal128(number)] if _significant(number) <= 34 else []

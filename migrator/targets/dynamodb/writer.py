@@ -126,10 +126,10 @@ class DynamoDBWriter(BatchingWriter):
         if wait > 0:
             self.sleep(wait)
 
-    def _charge(self, response: Mapping[str, Any], written: list[dict[str, Any]]) -> None:
+    def _charge(self, response: Mapping[str, Any], sent: list[dict[str, Any]], returned: list[dict[str, Any]]) -> None:
         consumed = sum(c.get("CapacityUnits", 0.0) for c in response.get("ConsumedCapacity") or [])
         if not consumed and self.limiter is not None:
-            consumed = sum(write_units(_payload(r)) for r in written)
+            consumed = sum(write_units(_payload(r)) for r in sent) - sum(write_units(_payload(r)) for r in returned)
         self._count(consumed=consumed)
         if self.limiter is not None:
             with self._lock:
@@ -162,15 +162,13 @@ class DynamoDBWriter(BatchingWriter):
                 return
             finally:
                 self._count(throttles=retry_stats.throttles, transient_errors=retry_stats.transient_errors)
+            # The requests DynamoDB did not process come back (in wire form: not comparable with what was
+            # sent, whose binary values may be bytes); the rest were written.
             unprocessed = (response.get("UnprocessedItems") or {}).get(self.table, [])
-            done = [r for r in pending if r not in unprocessed] if unprocessed else pending
-            self._charge(response, done)
-            self._count(
-                batches=1,
-                puts=sum("PutRequest" in r for r in done),
-                deletes=sum("DeleteRequest" in r for r in done),
-                unprocessed=len(unprocessed),
-            )
+            self._charge(response, pending, unprocessed)
+            puts = sum("PutRequest" in r for r in pending) - sum("PutRequest" in r for r in unprocessed)
+            self._count(batches=1, puts=puts, deletes=len(pending) - len(unprocessed) - puts,
+                        unprocessed=len(unprocessed))
             if unprocessed:
                 # DynamoDB accepted part of the batch: back off, then resend the rest (never drop it).
                 self.sleep(self.backoff.delay(rounds))

@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 from bson import Binary, Decimal128, Int64
 
+from ...convert import blob
 from ...errors import ConversionError
 
 SET_TAG = "__dynamodb_set__"
@@ -63,7 +64,7 @@ class ConversionNotes:
 
 def to_document(item: Mapping[str, Any], key_names: list[str], policy: BsonPolicy,
                 notes: ConversionNotes | None = None) -> dict[str, Any]:
-    """The MongoDB document for a DynamoDB item (raw DynamoDB JSON, binary as bytes).
+    """The MongoDB document for a DynamoDB item (DynamoDB JSON, binary as bytes or base64 text).
 
     Raises
     ------
@@ -121,7 +122,7 @@ def _value(value: Mapping[str, Any], policy: BsonPolicy, notes: ConversionNotes,
     if tag == "N":
         return _number(inner, policy, notes, path)
     if tag == "B":
-        return Binary(bytes(inner), 0)
+        return Binary(blob(inner), 0)
     if tag == "BOOL":
         return bool(inner)
     if tag == "NULL":
