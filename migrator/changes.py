@@ -7,13 +7,13 @@ by key). That is what makes at-least-once delivery exactly-once in effect.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Mapping
 
-from .convert import item_from_wire, key_tuple, rename_item
+from .convert import key_tuple, rename_item
 from .lag import LagHistogram
+from .wire_json import CODEC
 
 EVENTS = ("INSERT", "MODIFY", "REMOVE")
 
@@ -105,7 +105,7 @@ class WireJson:
 
     @staticmethod
     def keys(value: Any) -> dict:
-        return item_from_wire(json.loads(value))
+        return CODEC.loads(value)  # kept in wire form: every writer and check takes it (convert.blob)
 
     @staticmethod
     def identity(keys: dict) -> tuple:

@@ -151,6 +151,12 @@ class WireJsonClient:
         return self._codec.loads(content) if content else {}
 
 
+def takes_wire_form(client: Any) -> bool:
+    """Whether ``client`` sends items as they are, binary as base64 text or bytes alike; botocore's client needs
+    them with binary as bytes (``convert.item_from_wire``), or it would encode base64 text again."""
+    return isinstance(client, WireJsonClient)
+
+
 def client_error(operation: str, status: int, content: bytes, headers: Any, retries: int = 0,
                  last: bool = True) -> ClientError:
     """The ``ClientError`` botocore raises for an error answer of the JSON protocol (its ``BaseJSONParser``), after

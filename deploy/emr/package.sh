@@ -27,7 +27,7 @@ import re, sys
 lock, out = sys.argv[1], sys.argv[2]
 wanted = ["pyspark", "py4j", "pyarrow", "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil",
           "six", "urllib3", "pydantic", "pydantic-core", "annotated-types", "typing-inspection",
-          "typing-extensions", "pyyaml", "pymongo", "dnspython", "amazon-ion", "jsonconversion", "numpy"]
+          "typing-extensions", "pyyaml", "orjson", "pymongo", "dnspython", "amazon-ion", "jsonconversion", "numpy"]
 def norm(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 pins = {}

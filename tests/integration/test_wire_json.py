@@ -33,6 +33,7 @@ class Canned:
 
     def __init__(self):
         self.status, self.body, self.crc = 200, b"{}", True
+        self.queue: list[bytes] = []  # bodies answered (200) before ``body``, one a request
         self.requests: list[tuple[dict, bytes]] = []
         canned = self
 
@@ -46,13 +47,14 @@ class Canned:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", 0))
                 canned.requests.append((dict(self.headers), self.rfile.read(length)))
-                self.send_response(canned.status)
+                body = canned.queue.pop(0) if canned.queue else canned.body
+                self.send_response(200 if body is not canned.body else canned.status)
                 self.send_header("Content-Type", "application/x-amz-json-1.0")
-                self.send_header("Content-Length", str(len(canned.body)))
-                crc = zlib.crc32(canned.body) & 0xFFFFFFFF
+                self.send_header("Content-Length", str(len(body)))
+                crc = zlib.crc32(body) & 0xFFFFFFFF
                 self.send_header("x-amz-crc32", str(crc if canned.crc else crc ^ 1))
                 self.end_headers()
-                self.wfile.write(canned.body)
+                self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -309,3 +311,49 @@ def test_other_calls_and_the_switch_are_botocore_s(canned, spec):
     assert not isinstance(plain, WireJsonClient)
     answer(canned, {"Items": [{"pk": {"B": b64(b"\x01")}}]})
     assert plain.scan(TableName="t")["Items"] == [{"pk": {"B": b"\x01"}}]
+
+
+def test_the_botocore_writer_and_fetch_take_wire_form_items(canned, spec):
+    """A wire-JSON Scan's items (binary as base64 text) into a botocoreCalls: true target: binary arrives as it
+    was, not base64-encoded a second time."""
+    from dataclasses import replace
+
+    from migrator.sources.dynamodb.scan import batch_get
+    from migrator.targets.dynamodb.writer import DynamoDBWriter
+
+    plain = replace(spec, wire_json=False).dynamodb(retries=1)
+    item = {"pk": {"B": b64(b"\x00\xff")}, "bs": {"BS": [b64(b"\x01")]}, "m": {"M": {"b": {"B": b64(b"\x02")}}}}
+    gone = {"pk": {"B": b64(b"\x03")}}
+    answer(canned, {"UnprocessedItems": {}})
+    writer = DynamoDBWriter(plain, "t", ["pk"], request_capacity=False)
+    writer.put(item)
+    writer.delete(gone)
+    writer.flush()
+    writer.close()
+    assert json.loads(canned.requests[-1][1]) == {
+        "RequestItems": {"t": [{"PutRequest": {"Item": item}}, {"DeleteRequest": {"Key": gone}}]}}
+    assert writer.stats.puts == 1 and writer.stats.deletes == 1
+    answer(canned, {"Responses": {"t": [item]}})
+    assert batch_get(plain, "t", [{"pk": item["pk"]}]) == [item_from_wire(item)]
+    assert json.loads(canned.requests[-1][1])["RequestItems"]["t"]["Keys"] == [{"pk": item["pk"]}]
+
+
+def test_unprocessed_requests_are_counted_and_sent_again_as_returned(canned, spec):
+    from migrator.targets.dynamodb.writer import DynamoDBWriter
+
+    client = spec.dynamodb(retries=1)
+    items = [{"pk": {"B": b64(bytes([n]))}, "v": {"N": str(n)}} for n in range(3)]
+    writer = DynamoDBWriter(client, "t", ["pk"], request_capacity=False, sleep=lambda _: None)
+    canned.queue = [json.dumps({"UnprocessedItems": {"t": [{"PutRequest": {"Item": items[2]}},
+                                                          {"DeleteRequest": {"Key": {"pk": items[0]["pk"]}}}]}}).encode()]
+    answer(canned, {"UnprocessedItems": {}})
+    writer.put(item_from_wire(items[2]))  # botocore's form in (binary as bytes), the answer's wire form back
+    writer.delete(item_from_wire({"pk": items[0]["pk"]}))
+    writer.put(item_from_wire(items[1]))
+    writer.flush()
+    writer.close()
+    first, again = (json.loads(body) for _, body in canned.requests[-2:])
+    assert len(first["RequestItems"]["t"]) == 3
+    assert again == {"RequestItems": {"t": [{"PutRequest": {"Item": items[2]}},
+                                            {"DeleteRequest": {"Key": {"pk": items[0]["pk"]}}}]}}
+    assert (writer.stats.puts, writer.stats.deletes, writer.stats.unprocessed, writer.stats.batches) == (2, 1, 2, 2)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 from ...clients import error_kind
 from ...convert import item_from_wire, item_size
 from ...throttle import Backoff, RateLimiter, RetryStats, call_with_retries
+from ...wire_json import takes_wire_form
 from ..base import Segment
 
 #: One segment per this many bytes of table when the configuration does not say.
@@ -169,6 +170,8 @@ def segment_groups(size_bytes: int, cores: int, configured: int | None = None) -
 
 def batch_get(client: Any, table: str, keys: list[dict]) -> list[dict]:
     """Items by key with BatchGetItem (100 keys a call, unprocessed keys sent again)."""
+    if not takes_wire_form(client):
+        keys = [item_from_wire(key) for key in keys]
     items: list[dict] = []
     for start in range(0, len(keys), 100):
         request = {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from ...clients import ClientSpec, error_code, error_kind, shared_client
-from ...convert import item_key, write_units
+from ...convert import item_from_wire, item_key, write_units
 from ...deadletter import DeadLetterWriter
 from ...errors import TargetError
 from ...sources.base import Segment
 from ...sources.dynamodb.backend import DynamoDBSourceSpec
 from ...throttle import Backoff, RateLimiter, RetriesExhausted, RetryStats, call_with_retries
+from ...wire_json import takes_wire_form
 from ..pipeline import BatchingWriter
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,15 @@ class DynamoDBWriter(BatchingWriter):
         self.clock = clock
         self.sleep = sleep
         self.max_transient = max_transient
+        # Items come in wire form (binary as base64 text) or botocore's (bytes); botocore's client takes bytes only.
+        self._as_sent: Callable[[Mapping[str, Any]], Mapping[str, Any]] = (
+            (lambda item: item) if takes_wire_form(client) else item_from_wire)
 
     def _put_request(self, item: Mapping[str, Any]) -> tuple[Any, int]:
-        return {"PutRequest": {"Item": item}}, 0
+        return {"PutRequest": {"Item": self._as_sent(item)}}, 0
 
     def _delete_request(self, key: Mapping[str, Any]) -> tuple[Any, int]:
-        return {"DeleteRequest": {"Key": key}}, 0
+        return {"DeleteRequest": {"Key": self._as_sent(key)}}, 0
 
     # -- sending -------------------------------------------------------------------------------
 
