@@ -7,9 +7,11 @@ embedded ``local[N]`` Spark), once with a plain copier at the same parallelism (
 N segments, handing batches to a pool of N x W writer threads: 25-item BatchWriteItem calls, or
 for MongoDB boto3's TypeDeserializer and ``insert_many`` of 1000 documents, as a hand-written
 copier does). Both create their target before the clock starts. Printed: items/s of each, their
-ratio (target >= 0.9), and the migrator driver's peak memory (Python process and its JVM).
+ratio (target >= 0.9), and the migrator driver's peak memory (Python process and its JVM). With ``--botocore``,
+each round also copies with ``botocoreCalls: true`` (the hot calls through botocore instead of the wire-JSON
+path), after the other two, and prints its ratio to that round's plain copier.
 
-    .cache/venv/bin/python -m bench.snapshot [--items 50000] [--segments 2] [--rounds 3] [--target mongodb]
+    .cache/venv/bin/python -m bench.snapshot [--items 50000] [--segments 2] [--rounds 3] [--target mongodb] [--botocore]
 """
 
 from __future__ import annotations
@@ -101,10 +103,13 @@ def baseline_copy(source, target, table: str, segments: int, writers: int) -> tu
     return count, seconds
 
 
-def migrator_copy(source, target, table: str, segments: int, writers: int) -> tuple[int, float, dict]:
-    """A real CLI run; returns (items, seconds of the copy, peak memory in MiB)."""
+def migrator_copy(source, target, table: str, segments: int, writers: int,
+                  botocore: bool = False) -> tuple[int, float, dict]:
+    """A real CLI run; returns (items, seconds of the copy, peak memory in MiB). ``botocore``: with
+    ``botocoreCalls: true`` on both sides (the hot calls through botocore, not the wire-JSON path)."""
     import psutil
 
+    calls = f"botocoreCalls: {'true' if botocore else 'false'}"
     if hasattr(target, "uri"):
         target.client()["bench"].create_collection(table)
         target_yaml = (f"{{type: mongodb, uri: '{target.uri}', database: bench, collection: {table}, "
@@ -112,13 +117,14 @@ def migrator_copy(source, target, table: str, segments: int, writers: int) -> tu
     else:
         datagen.create_table(target.client(), table)
         target_yaml = (f"{{type: dynamodb, table: {table}, endpoint: {{host: 127.0.0.1, port: {target.port}}}, "
-                       f"region: us-east-1, credentials: {{accessKey: b, secretKey: b}}, writeConcurrency: {writers}}}")
+                       f"region: us-east-1, credentials: {{accessKey: b, secretKey: b}}, writeConcurrency: {writers}, "
+                       f"{calls}}}")
     with tempfile.TemporaryDirectory() as tmp:
         config = os.path.join(tmp, "bench.yaml")
         with open(config, "w") as f:
             f.write(f"""
 source: {{type: dynamodb, table: {SOURCE}, endpoint: {{host: 127.0.0.1, port: {source.port}}},
-          region: us-east-1, credentials: {{accessKey: b, secretKey: b}}, scanSegments: {segments}}}
+          region: us-east-1, credentials: {{accessKey: b, secretKey: b}}, scanSegments: {segments}, {calls}}}
 target: {target_yaml}
 savepoints: {{path: {tmp}/savepoints, intervalSeconds: 10}}
 """)
@@ -164,6 +170,8 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=4, help="writes in flight per segment")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--target", choices=["dynamodb", "mongodb"], default="dynamodb")
+    parser.add_argument("--botocore", action="store_true",
+                        help="also copy with botocoreCalls: true each round (the wire-JSON path against botocore)")
     args = parser.parse_args()
     if args.target == "mongodb":
         source, target = DynamoDBLocal().start(), MongoWireServer().start()
@@ -178,7 +186,7 @@ def main() -> int:
         print("warming up both servers with an untimed plain copy...", flush=True)
         baseline_copy(source, target, "bench_warmup", args.segments, args.writers)
         drop(target, "bench_warmup")
-        rows = []
+        rows, botocore_rows = [], []
         for r in range(args.rounds):
             if r % 2:
                 b_items, b_secs = baseline_copy(source, target, f"bench_b{r}", args.segments, args.writers)
@@ -192,6 +200,12 @@ def main() -> int:
                   f"ratio {m_items / m_secs / (b_items / b_secs):.2f}", flush=True)
             for table in (f"bench_m{r}", f"bench_b{r}"):
                 drop(target, table)
+            if args.botocore:
+                o_items, o_secs, _ = migrator_copy(source, target, f"bench_o{r}", args.segments, args.writers, True)
+                botocore_rows.append(o_items / o_secs / (b_items / b_secs))
+                print(f"         migrator with botocoreCalls: true {o_items:,} items in {o_secs:.1f} s = "
+                      f"{o_items / o_secs:,.0f} items/s; ratio to the plain copier {botocore_rows[-1]:.2f}", flush=True)
+                drop(target, f"bench_o{r}")
         # Medians: one slow round (a JVM pause on a 2-core machine) should not decide the result.
         m = statistics.median(r[0] for r in rows)
         b = statistics.median(r[1] for r in rows)
@@ -202,6 +216,8 @@ def main() -> int:
               f"plain copier {b:,.0f} items/s, median ratio {ratio:.2f} over {len(rows)} rounds (target >= 0.9); "
               f"driver peak RSS: "
               f"python {py:,.0f} MiB, JVM {jvm:,.0f} MiB")
+        if botocore_rows:
+            print(f"RESULT with botocoreCalls: true: median ratio {statistics.median(botocore_rows):.2f}")
     finally:
         source.stop()
         target.stop()
