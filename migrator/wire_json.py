@@ -1,9 +1,8 @@
 """The hot DynamoDB calls as plain JSON: what a copy does per item, without botocore's per-attribute work.
 
 A copy's CPU is spent in the client: botocore walks every attribute of every item through the service's
-shapes, both ways (a 1,000-item Scan page: about 75 ms to parse against 16 ms for :func:`json.loads`; a
-25-item BatchWriteItem: 0.59 ms to serialize against 0.21 ms for :func:`json.dumps`). Items already
-travel in DynamoDB's wire form, so that walk buys nothing here. :class:`WireJsonClient` sends ``Scan``,
+shapes, both ways, at several times the cost of reading and writing the JSON (``docs/items-per-core.md``).
+Items already travel in DynamoDB's wire form, so that walk buys nothing here. :class:`WireJsonClient` sends ``Scan``,
 ``Query``, ``BatchWriteItem``, ``BatchGetItem`` and Streams' ``GetRecords`` itself and hands back the
 service's JSON as it is; every other call goes to the botocore client it wraps.
 
@@ -17,8 +16,8 @@ botocore path; connection failures are botocore's own exceptions. An answer whos
 match its body is a transient error.
 
 JSON is read and written by orjson where it is installed (a dependency of the package; a compiled wheel
-for every platform pyarrow has one for): a 1,000-item page reads in about three quarters of ``json``'s time
-and a 25-item batch writes in a tenth. Without it the standard library's :mod:`json` does the same.
+for every platform pyarrow has one for): a 1,000-item page reads in about three quarters of :mod:`json`'s
+time and a 25-item batch writes in a tenth. Without it the standard library's :mod:`json` does the same.
 
 Values come back in wire form: binary as base64 text (``{"B": "AAE="}``), where botocore gives bytes;
 numbers are text either way. Everything that reads items accepts both (:func:`migrator.convert.blob`).
@@ -33,6 +32,7 @@ import base64
 import http.client
 import json
 import time
+import urllib.parse
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -98,7 +98,8 @@ class WireJsonClient:
         self._codec = codec or CODEC
         self._signer = client._request_signer
         self._session = client._endpoint.http_session
-        self._url = client.meta.endpoint_url
+        url = client.meta.endpoint_url
+        self._url = url if urllib.parse.urlsplit(url).path else url + "/"  # the request line botocore sends
         self._prefix = client.meta.service_model.metadata["targetPrefix"]
         self._agent = f"{client.meta.config.user_agent or 'botocore'} migrator-wire-json"
         self._attempts = int((client.meta.config.retries or {}).get("total_max_attempts", 3))

@@ -33,7 +33,8 @@ class Canned:
 
     def __init__(self):
         self.status, self.body, self.crc = 200, b"{}", True
-        self.queue: list[bytes] = []  # bodies answered (200) before ``body``, one a request
+        self.queue: list[tuple[int, bytes]] = []  # (status, body) answered before ``body``, one a request
+        self.paths: list[str] = []  # the request lines' targets (a full URL when sent through a proxy)
         self.requests: list[tuple[dict, bytes]] = []
         canned = self
 
@@ -47,8 +48,9 @@ class Canned:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", 0))
                 canned.requests.append((dict(self.headers), self.rfile.read(length)))
-                body = canned.queue.pop(0) if canned.queue else canned.body
-                self.send_response(200 if body is not canned.body else canned.status)
+                canned.paths.append(self.path)
+                status, body = canned.queue.pop(0) if canned.queue else (canned.status, canned.body)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.0")
                 self.send_header("Content-Length", str(len(body)))
                 crc = zlib.crc32(body) & 0xFFFFFFFF
@@ -344,8 +346,9 @@ def test_unprocessed_requests_are_counted_and_sent_again_as_returned(canned, spe
     client = spec.dynamodb(retries=1)
     items = [{"pk": {"B": b64(bytes([n]))}, "v": {"N": str(n)}} for n in range(3)]
     writer = DynamoDBWriter(client, "t", ["pk"], request_capacity=False, sleep=lambda _: None)
-    canned.queue = [json.dumps({"UnprocessedItems": {"t": [{"PutRequest": {"Item": items[2]}},
-                                                          {"DeleteRequest": {"Key": {"pk": items[0]["pk"]}}}]}}).encode()]
+    canned.queue = [(200, json.dumps({"UnprocessedItems": {"t": [{"PutRequest": {"Item": items[2]}},
+                                                                {"DeleteRequest": {"Key": {"pk": items[0]["pk"]}}}]}}
+                                     ).encode())]
     answer(canned, {"UnprocessedItems": {}})
     writer.put(item_from_wire(items[2]))  # botocore's form in (binary as bytes), the answer's wire form back
     writer.delete(item_from_wire({"pk": items[0]["pk"]}))
@@ -357,3 +360,35 @@ def test_unprocessed_requests_are_counted_and_sent_again_as_returned(canned, spe
     assert again == {"RequestItems": {"t": [{"PutRequest": {"Item": items[2]}},
                                             {"DeleteRequest": {"Key": {"pk": items[0]["pk"]}}}]}}
     assert (writer.stats.puts, writer.stats.deletes, writer.stats.unprocessed, writer.stats.batches) == (2, 1, 2, 2)
+
+
+def test_both_paths_go_through_the_environment_s_proxy(canned, monkeypatch):
+    """The HTTP session is botocore's: a proxy from the environment carries the wire-JSON calls too."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", canned.endpoint)
+    client = ClientSpec("http://dynamodb.example.invalid:8000", "us-east-1", "AKIARAW",
+                        SecretStr("raw-secret")).dynamodb(retries=1)
+    answer(canned, {"Items": [{"pk": {"S": "a"}}]})
+    plain, raw = both(client, "scan", TableName="t")
+    assert raw == wire(plain) and canned.paths[-2:] == ["http://dynamodb.example.invalid:8000/"] * 2
+    assert canned.requests[-1][0]["Host"] == "dynamodb.example.invalid:8000"
+
+
+def test_a_client_with_attempts_left_tries_throttles_again_as_botocore_would(canned, spec):
+    """The validator's fetches and check's probes use clients of several attempts; the copy's use one."""
+    slept = []
+    client = WireJsonClient(spec.dynamodb(retries=3).botocore_client, sleep=slept.append)
+    throttle = (400, b'{"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "slow"}')
+    answer(canned, {"Items": []})
+    canned.queue = [throttle, (503, b"")]
+    assert client.scan(TableName="t") == {"Items": []} and len(slept) == 2
+    canned.queue = [throttle] * 3
+    with pytest.raises(ClientError) as failed:
+        client.scan(TableName="t")
+    assert failed.value.response["ResponseMetadata"]["RetryAttempts"] == 2 and len(slept) == 4
+    assert str(failed.value).endswith("operation (reached max retries: 2): slow")
+    canned.queue = [(400, b'{"__type": "com.amazonaws.dynamodb.v20120810#ValidationException", "message": "no"}')]
+    with pytest.raises(ClientError, match="ValidationException"):
+        client.scan(TableName="t")
+    assert len(slept) == 4  # not tried again
