@@ -38,6 +38,18 @@ def test_one_value_gives_one_document_whatever_its_notation():
         assert bson.encode(one) == bson.encode(two), (a, b)
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("0", Int64(0)), ("-0", Int64(0)), ("007", Int64(7)), ("-42", Int64(-42)), ("1E+2", Int64(100)),
+    ("999999999999999999", Int64(999999999999999999)), ("-999999999999999999", Int64(-999999999999999999)),
+    ("9223372036854775807", Int64(2**63 - 1)), ("9223372036854775808", Decimal128("9223372036854775808")),
+    ("1.0", Int64(1)), ("1.5", Decimal128("1.5")),
+])
+def test_integers_take_the_short_way_to_the_same_value(text, expected):
+    """Integers of up to 18 characters skip the Decimal; every notation of a number still gives one value."""
+    doc = to_document({"pk": {"S": "k"}, "n": {"N": text}}, ["pk"], BsonPolicy())
+    assert type(doc["n"]) is type(expected) and doc["n"] == expected
+
+
 def test_ids_are_deterministic_and_keys_stay_fields():
     item = {"sk": {"N": "7"}, "pk": {"S": "a"}, "v": {"S": "x"}}
     doc = to_document(item, ["pk", "sk"], BsonPolicy())

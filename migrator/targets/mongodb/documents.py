@@ -140,6 +140,8 @@ def _value(value: Mapping[str, Any], policy: BsonPolicy, notes: ConversionNotes,
 
 
 def _number(text: str, policy: BsonPolicy, notes: ConversionNotes, path: str) -> Any:
+    if len(text) <= 18 and text.isascii() and (text.isdigit() or (text[:1] == "-" and text[1:].isdigit())):
+        return Int64(int(text))  # the common case, without a Decimal: an integer of at most 18 digits fits int64
     number = Decimal(text)
     if number == number.to_integral_value() and INT64_MIN <= number <= INT64_MAX:
         return Int64(int(number))
