@@ -70,7 +70,8 @@ def test_without_consumed_capacity_the_limiter_is_charged_what_dynamodb_would_co
     ddb = client()
     items = [{"pk": {"S": c * 5000}} for c in "abc"]  # 15,006 bytes: 4 started 4 KiB blocks
     with Stubber(ddb) as stub:
-        stub.add_response("scan", {"Items": items}, {"TableName": "t1x", "Segment": 0, "TotalSegments": 1})
+        stub.add_response("scan", {"Items": items}, {"TableName": "t1x", "Segment": 0, "TotalSegments": 1,
+                                                     "Limit": 1000})  # PAGE_ITEMS: no cap asks for fewer
         limiter = RateLimiter(rate=1.0, now=0.0)
         slept = []
         pages = list(scan_pages(ddb, "t1x", Segment(0, 1, None), limiter=limiter, clock=lambda: 0.0,

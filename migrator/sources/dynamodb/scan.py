@@ -21,6 +21,11 @@ from ..base import Segment
 BYTES_PER_SEGMENT = 100 * 1024 * 1024
 #: DynamoDB's limit on TotalSegments.
 MAX_SEGMENTS = 1_000_000
+#: Items a Scan page holds at most when no cap says fewer. DynamoDB still ends a page at 1 MB. Without a Limit,
+#: DynamoDB Local spends about eight times the CPU on the same pages (50,000 items in 2 segments: 39 CPU-seconds
+#: against 4.6), which made every local copy server-bound; real DynamoDB pages of small items get smaller, at
+#: one more request per 1,000 items.
+PAGE_ITEMS = 1000
 
 
 @dataclass
@@ -51,7 +56,7 @@ def page_limit(per_task_rcu: float | None, per_task_wcu: float | None, average_i
 
     An eventually consistent read costs 0.5 RCU per 4 KiB; a put costs 1 WCU per started KiB.
     Small pages under a cap keep savepoints and progress fine-grained: a page is recorded only
-    once all its items are written. None (no cap): DynamoDB's 1 MB pages.
+    once all its items are written. None (no cap): :data:`PAGE_ITEMS` items or 1 MB, whichever is less.
     """
     item_bytes = max(average_item_bytes, 100.0)
     limits = []
@@ -94,8 +99,7 @@ def scan_pages(
     }
     if request_capacity:
         params["ReturnConsumedCapacity"] = "TOTAL"
-    if limit:
-        params["Limit"] = limit
+    params["Limit"] = limit or PAGE_ITEMS
     if filter_params:
         params.update(filter_params)
     start = item_from_wire(segment.start_key) if segment.start_key else None
