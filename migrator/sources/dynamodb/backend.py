@@ -40,11 +40,11 @@ class DynamoDBSourceSpec:
 
     def read(self, partition: list[Segment]) -> Iterator[dict[str, Any]]:
         """Every item of a group of segments (see :func:`segment_groups`), scanned at once."""
-        return scan_segments_concurrently(self.client_spec.dynamodb(retries=1), self.table, partition,
+        return scan_segments_concurrently(shared_client(self.client_spec, "dynamodb"), self.table, partition,
                                           filter_params=self._filter_params)
 
     def fetch(self, keys: list[dict]) -> list[dict]:
-        found = batch_get(self.client_spec.dynamodb(), self.table, keys)
+        found = batch_get(shared_client(self.client_spec, "dynamodb", retries=10), self.table, keys)
         return [item for item in found if self.item_filter.matches(item)] if self.item_filter else found
 
     @property
